@@ -1,0 +1,348 @@
+"""Check a hand-derived derivative against JAX at random, generic points.
+
+Each check returns a :class:`CheckResult` that prints as one line in a notebook. In an nbgrader test cell, call
+``.assert_passed()`` on it: a failure then raises ``AssertionError`` carrying the same line.
+
+    from autograder import check
+    check.derivative(df, f, domain=check.positive())
+    check.gradient(grad_f, f, shapes=[(4,), (4, 4)])          # grad_f(x, A) vs jax.grad(f)(x, A)
+    check.jacobian(jac_g, g, shapes=(3,)).assert_passed()
+
+Conventions (DESIGN.md): float64, exact shape match, all values finite, and a pass iff
+``‖a−b‖ ≤ rtol·(‖a‖+‖b‖) + atol`` with rtol 1e-8 in float64 and 1e-4 in float32.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+
+from . import diagnosis, integrity, sampling  # noqa: E402
+from .sampling import interval, invertible, positive, spd  # noqa: E402,F401
+
+RTOL = {2: 1e-2, 4: 1e-4, 8: 1e-8}  # by the float itemsize of the less precise array
+DEFAULT_POINTS = 5
+
+__all__ = [
+    "CheckResult", "derivative", "gradient", "jacobian", "hessian", "values", "close", "equal",
+    "interval", "positive", "invertible", "spd", "environment",
+]
+
+
+@dataclass
+class CheckResult:
+    """The verdict of one check: prints as a single line, raises on demand."""
+
+    name: str
+    passed: bool
+    message: str
+    points: int = 0
+    worst_error: float = float("nan")
+    mistakes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return self.message
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def assert_passed(self) -> None:
+        """Print the verdict; raise ``AssertionError`` with it if the check failed."""
+        if not self.passed:
+            raise AssertionError(self.message)
+        print(self.message)
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, mistakes: Sequence[str] = ()):
+        super().__init__(message)
+        self.message, self.mistakes = message, list(mistakes)
+
+
+def environment() -> str:
+    """One line naming the JAX version, backend, devices and x64 state; notebooks print it first."""
+    line = (f"jax {jax.__version__} | backend: {jax.default_backend()} | devices: {jax.devices()} "
+            f"| x64: {jax.config.jax_enable_x64}")
+    print(line)
+    return line
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _fmt(a) -> str:
+    arr = np.asarray(a)
+    if arr.ndim == 0:
+        return f"{float(arr):.6g}" if arr.dtype.kind in "fiu" else repr(a)
+    return np.array2string(arr, precision=4, threshold=12, edgeitems=2, max_line_width=100).replace("\n", "")
+
+
+def _at(names: Sequence[str], args: Sequence[Any]) -> str:
+    return ", ".join(f"{n} = {_fmt(a)}" for n, a in zip(names, args))
+
+
+def _arg_names(fn: Callable, count: int) -> list[str]:
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    default = ["x", "y", "z"] if count <= 3 else [f"x{i}" for i in range(count)]
+    return (params + default[len(params):])[:count] if len(params) >= count else default[:count]
+
+
+def _label(fn: Callable, fallback: str) -> str:
+    label = getattr(fn, "__name__", None)
+    return fallback if not label or label.startswith("<") else label
+
+
+# ---------------------------------------------------------------- comparison
+
+
+def _as_array(value, what: str) -> np.ndarray:
+    if value is None:
+        raise _Fail(f"{what} returned None: is a `return` missing?")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # a jax tracer, a ragged list, ...
+        raise _Fail(f"{what} returned {type(value).__name__}, which is not an array: {exc}") from None
+    if arr.dtype == object:
+        raise _Fail(f"{what} returned {type(value).__name__} that is not numeric: {_fmt(value)}")
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _rtol(got: np.ndarray, expected: np.ndarray, rtol: float | None) -> float:
+    if rtol is not None:
+        return rtol
+    sizes = [a.dtype.itemsize if a.dtype.kind == "f" else 8 for a in (got, expected)]
+    return RTOL.get(min(sizes), 1e-8)
+
+
+def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """‖a−b‖ / (‖a‖+‖b‖), and 0 when both are zero."""
+    g, e = got.astype(np.float64), expected.astype(np.float64)
+    scale = np.linalg.norm(g) + np.linalg.norm(e)
+    return float(np.linalg.norm(g - e) / scale) if scale > 0 else 0.0
+
+
+def _compare(got: np.ndarray, expected: np.ndarray, rtol: float | None, atol: float) -> tuple[bool, float, str | None]:
+    """(passed, relative error, reason it failed)."""
+    if got.shape != expected.shape:
+        return False, float("inf"), diagnosis.shape_mistake(got, expected)
+    if got.dtype.kind == "c" and expected.dtype.kind != "c":
+        return False, float("inf"), "your answer is complex; the derivative is real"
+    if not np.all(np.isfinite(got)):
+        bad = np.argwhere(~np.isfinite(got))
+        where = "" if got.ndim == 0 else f" at entry {tuple(int(i) for i in bad[0])}"
+        return False, float("inf"), f"your answer contains nan or inf{where}"
+    g64, e64 = got.astype(np.float64), expected.astype(np.float64)
+    tol = _rtol(got, expected, rtol)
+    diff = float(np.linalg.norm(g64 - e64))
+    scale = float(np.linalg.norm(g64) + np.linalg.norm(e64))
+    err = relative_error(got, expected)
+    if diff <= tol * scale + atol:
+        return True, err, None
+    return False, err, None
+
+
+# ---------------------------------------------------------------- the engine
+
+
+def _normalise_shapes(shapes) -> list[tuple]:
+    if shapes is None:
+        return [()]
+    if isinstance(shapes, int):
+        return [(shapes,)]
+    shapes = tuple(shapes)
+    if all(isinstance(s, int) for s in shapes):
+        return [tuple(shapes)]
+    return [tuple((s,) if isinstance(s, int) else s) for s in shapes]
+
+
+def _normalise_domains(domain, count: int) -> list[Callable]:
+    if isinstance(domain, list):
+        if len(domain) != count:
+            raise ValueError(f"{count} arguments but {len(domain)} domains")
+        return [sampling.as_sampler(d) for d in domain]
+    return [sampling.as_sampler(domain)] * count
+
+
+def _call(fn: Callable, args: Sequence[Any], what: str):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*[np.array(a, copy=True) if np.ndim(a) else np.float64(a) for a in args])
+    except NotImplementedError:
+        raise _Fail(f"{what} is not answered yet (it still raises NotImplementedError)") from None
+    except _Fail:
+        raise
+    except Exception as exc:
+        raise _Fail(f"{what} raised {type(exc).__name__}: {exc}") from None
+
+
+def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, points: int, seed,
+         rtol: float | None, atol: float, autodiff: bool, mistakes: Mapping[str, Callable] | None,
+         name: str | None) -> CheckResult:
+    title = f"{kind} {name}" if name else kind
+    try:
+        if not callable(student):
+            raise _Fail(f"expected a function, got {type(student).__name__} {_fmt(student)}")
+        arg_shapes = _normalise_shapes(shapes)
+        samplers = _normalise_domains(domain, len(arg_shapes))
+        rng = np.random.default_rng(seed)
+        names = _arg_names(student, len(arg_shapes))
+        cases = []
+        for _ in range(points):
+            args = [s(rng, shp) for s, shp in zip(samplers, arg_shapes)]
+            args = [np.float64(a) if np.ndim(a) == 0 else a for a in args]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                expected = np.asarray(reference(*args), dtype=np.float64)
+            if not np.all(np.isfinite(expected)):
+                raise ValueError(f"the reference is not finite at {_at(names, args)}: choose another domain")
+            cases.append((args, expected))
+        return _verdict(title, student, cases, names, rtol, atol, autodiff, mistakes, samplers)
+    except _Fail as fail:
+        return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
+
+
+def _verdict(title, student, cases, names, rtol, atol, autodiff, mistakes, samplers) -> CheckResult:
+    outcomes = []
+    with integrity.watch_autodiff() as traces:
+        for args, expected in cases:
+            got = _as_array(_call(student, args, "your function"), "your function")
+            outcomes.append((args, expected, got, *_compare(got, expected, rtol, atol)))
+    if traces and not autodiff:
+        named = integrity.autodiff_names_in_source(student)
+        how = f" ({', '.join(named)})" if named else f" (JAX traced {sorted(set(traces))[0]})"
+        raise _Fail("your hand derivation calls JAX automatic differentiation" + how
+                    + ": derive it by hand and write the formula", ["autodiff"])
+    failed = [o for o in outcomes if not o[3]]
+    worst = max(o[4] for o in outcomes)
+    if not failed:
+        where = sampling.describe(samplers[0]) if len(set(map(id, samplers))) == 1 else "their domains"
+        return CheckResult(title, True, f"✔ {title}: correct at {len(cases)} random points in {where} "
+                           f"(worst relative error {worst:.1e})", len(cases), worst)
+    args, expected, got, _, err, reason = failed[0]
+    found = [reason] if reason and np.shape(got) != expected.shape else []
+    if not found:
+        found = _diagnose_values(outcomes, failed)
+    for label, wrong in (mistakes or {}).items():
+        try:
+            if all(_compare(o[2], np.asarray(wrong(*o[0]), dtype=np.float64), 1e-6, 0)[0] for o in outcomes):
+                found.insert(0, f"your answer equals {label}")
+        except Exception:
+            continue
+    pattern = diagnosis.points_pattern(len(cases) - len(failed), len(cases))
+    if pattern:
+        found.append(pattern)
+    detail = "" if np.shape(got) != expected.shape else f" (relative error {err:.1e})"
+    message = (f"✘ {title}: at {_at(names, args)} expected {_fmt(expected)} but got {_fmt(got)}{detail}"
+               + (". " + "; ".join(found) if found else ""))
+    return CheckResult(title, False, message, len(cases), worst, found)
+
+
+def _diagnose_values(outcomes, failed) -> list[str]:
+    """Name a mistake that holds at every point (or, failing that, at every wrong point)."""
+    first_reason = failed[0][5]
+    if first_reason and first_reason.startswith("your answer contains"):
+        return [first_reason]
+    for rows, prefix in ((outcomes, ""), (failed, "where it is wrong: ")):
+        if any(np.shape(o[2]) != o[1].shape or not np.all(np.isfinite(o[2])) for o in rows):
+            continue
+        name = diagnosis.value_mistake([o[2].astype(np.float64) for o in rows], [o[1] for o in rows])
+        if name:
+            return [prefix + name]
+    return []
+
+
+# ---------------------------------------------------------------- public checks
+
+
+def _grad_ref(f: Callable, argnums: int, transform: Callable) -> Callable:
+    return lambda *args: transform(f, argnums=argnums)(*args)
+
+
+def derivative(df: Callable, f: Callable, domain=None, *, points: int = DEFAULT_POINTS, seed=None,
+               rtol: float | None = None, atol: float = 0.0, mistakes=None, name: str | None = None) -> CheckResult:
+    """Check ``df(x)`` against ``jax.grad(f)(x)`` for scalar x drawn from ``domain``."""
+    return _run("derivative", df, _grad_ref(f, 0, jax.grad), shapes=None, domain=domain, points=points,
+                seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
+                name=name or f"of {_label(f, 'f')}")
+
+
+def gradient(grad_f: Callable, f: Callable, shapes, domain=None, *, argnums: int = 0,
+             points: int = DEFAULT_POINTS, seed=None, rtol: float | None = None, atol: float = 0.0,
+             mistakes=None, name: str | None = None) -> CheckResult:
+    """Check ``grad_f(*args)`` against ``jax.grad(f, argnums)(*args)``; ``shapes`` gives each argument's shape."""
+    return _run("gradient", grad_f, _grad_ref(f, argnums, jax.grad), shapes=shapes, domain=domain,
+                points=points, seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
+                name=name or f"of {_label(f, 'f')}")
+
+
+def jacobian(jac_f: Callable, f: Callable, shapes, domain=None, *, argnums: int = 0,
+             points: int = DEFAULT_POINTS, seed=None, rtol: float | None = None, atol: float = 0.0,
+             mistakes=None, name: str | None = None) -> CheckResult:
+    """Check ``jac_f(*args)`` against ``jax.jacobian(f, argnums)(*args)`` (output shape + input shape)."""
+    return _run("Jacobian", jac_f, _grad_ref(f, argnums, jax.jacobian), shapes=shapes, domain=domain,
+                points=points, seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
+                name=name or f"of {_label(f, 'f')}")
+
+
+def hessian(hess_f: Callable, f: Callable, shapes, domain=None, *, argnums: int = 0,
+            points: int = DEFAULT_POINTS, seed=None, rtol: float | None = None, atol: float = 0.0,
+            mistakes=None, name: str | None = None) -> CheckResult:
+    """Check ``hess_f(*args)`` against ``jax.hessian(f, argnums)(*args)``."""
+    return _run("Hessian", hess_f, _grad_ref(f, argnums, jax.hessian), shapes=shapes, domain=domain,
+                points=points, seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
+                name=name or f"of {_label(f, 'f')}")
+
+
+def values(fn: Callable, reference: Callable, shapes=None, domain=None, *, points: int = DEFAULT_POINTS,
+           seed=None, rtol: float | None = None, atol: float = 0.0, autodiff: bool = True,
+           mistakes=None, name: str | None = None) -> CheckResult:
+    """Check ``fn(*args)`` against ``reference(*args)``: for HVPs, Taylor polynomials, finite differences.
+
+    ``autodiff=False`` makes JAX autodiff inside ``fn`` a failure, as in the derivative checks.
+    """
+    return _run("values", fn, reference, shapes=shapes, domain=domain, points=points, seed=seed,
+                rtol=rtol, atol=atol, autodiff=autodiff, mistakes=mistakes,
+                name=name or f"of {_label(fn, 'your function')}")
+
+
+def close(got, expected, *, rtol: float | None = None, atol: float = 0.0, name: str = "value",
+          reveal: bool = False) -> CheckResult:
+    """Compare one computed answer with the expected one (same rules: shape, finiteness, tolerance).
+
+    The expected value is shown only with ``reveal=True``, so a self-check does not give the answer away.
+    """
+    try:
+        g = _as_array(got, "your answer")
+    except _Fail as fail:
+        return CheckResult(name, False, f"✘ {name}: {fail.message}")
+    e = np.asarray(expected, dtype=np.float64)
+    ok, err, reason = _compare(g, e, rtol, atol)
+    if not ok and reason is None:
+        reason = diagnosis.value_mistake([g.astype(np.float64)], [e])
+    if ok:
+        return CheckResult(name, True, f"✔ {name}: correct (relative error {err:.1e})", 1, err)
+    shown = f"expected {_fmt(e)} but got {_fmt(g)}" if reveal else f"{_fmt(g)} is not right"
+    return CheckResult(name, False, f"✘ {name}: {shown}" + (f". {reason}" if reason else ""),
+                       1, err, [reason] if reason else [])
+
+
+def equal(got, expected, *, name: str = "answer") -> CheckResult:
+    """Exact comparison for discrete answers, e.g. "minimum" or a list of labels."""
+    if got == expected:
+        return CheckResult(name, True, f"✔ {name}: correct", 1, 0.0)
+    return CheckResult(name, False, f"✘ {name}: got {got!r}, which is not right", 1, 1.0)

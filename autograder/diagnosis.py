@@ -1,0 +1,85 @@
+"""Name the mistake behind a wrong answer (DESIGN.md, "diagnosis").
+
+Every function here compares a student's array ``got`` with the reference ``expected`` at one point and
+returns a short sentence, or None when it does not recognise the mistake.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from itertools import permutations
+
+import numpy as np
+
+CLOSE = 1e-6  # how close a transformed answer must be to count as "the same mistake"
+
+
+def _close(a: np.ndarray, b: np.ndarray, tol: float = CLOSE) -> bool:
+    if a.shape != b.shape:
+        return False
+    scale = np.linalg.norm(a) + np.linalg.norm(b)
+    return bool(np.linalg.norm(a - b) <= tol * scale + 1e-300)
+
+
+def _nice_factor(c: float) -> str:
+    frac = Fraction(c).limit_denominator(12)
+    if abs(float(frac) - c) <= 1e-6 * abs(c):
+        return str(frac)
+    return f"{c:.4g}"
+
+
+def _axis_swaps(expected: np.ndarray):
+    """Ways of moving the output axes behind the input axes: (description, transposed array)."""
+    nd = expected.ndim
+    for k in range(1, nd):
+        perm = tuple(range(k, nd)) + tuple(range(k))
+        yield perm, np.transpose(expected, perm)
+
+
+def shape_mistake(got: np.ndarray, expected: np.ndarray) -> str:
+    """Explain a shape mismatch; always returns a sentence."""
+    base = f"wrong shape: yours is {got.shape}, expected {expected.shape}"
+    for perm, swapped in _axis_swaps(expected):
+        if got.shape == swapped.shape and _close(got, swapped):
+            return base + ". It is the transpose of the true answer (a layout mix-up: this course uses numerator layout, output axes first)"
+    if got.size == expected.size and _close(got.reshape(expected.shape), expected):
+        if expected.ndim == 1 and got.ndim == 2:
+            return base + ". The numbers are right: return a 1-D array of shape (n,), e.g. g.ravel(), not a row or column"
+        return base + f". The numbers are right; reshape to {expected.shape}"
+    if got.size == expected.size:
+        for perm, swapped in _axis_swaps(expected):
+            if got.size == swapped.size and _close(got.reshape(swapped.shape), swapped):
+                return base + ". It holds the transposed entries (a layout mix-up)"
+    return base
+
+
+def value_mistake(gots: list[np.ndarray], expecteds: list[np.ndarray]) -> str | None:
+    """Name a same-shape mistake that holds at every given point: zero, sign, factor, transpose, symmetry."""
+    got, expected = np.stack(gots), np.stack(expecteds)
+    if not np.any(got):
+        return "your answer is all zeros"
+    e2 = float(np.vdot(expected, expected))
+    if e2 > 0 and (len(gots) > 1 or expected[0].ndim > 0):
+        c = float(np.vdot(got, expected)) / e2
+        if abs(c) > 1e-12 and _close(got, c * expected):
+            if abs(c + 1) < 1e-6:
+                return "wrong sign: your answer is minus the true one"
+            return f"off by a constant factor: your answer is {_nice_factor(c)} times the true one"
+    if expected[0].ndim >= 2:
+        for perm, _ in _axis_swaps(expected[0]):
+            pairs = [(g, np.transpose(e, perm)) for g, e in zip(gots, expecteds)]
+            if all(g.shape == t.shape and _close(g, t) for g, t in pairs) and \
+                    not all(_close(e, t) for e, (_, t) in zip(expecteds, pairs)):
+                return "your answer is the transpose of the true one (a layout mix-up?)"
+    e0 = expected[0]
+    if e0.ndim == 2 and e0.shape[0] == e0.shape[1] and all(_close(e, e.T) for e in expecteds):
+        if any(not _close(g, g.T) for g in gots) and all(_close((g + g.T) / 2, e) for g, e in zip(gots, expecteds)):
+            return ("missing the symmetric part: the true matrix is symmetric and yours is not, "
+                    "though their symmetric parts agree")
+    return None
+
+
+def points_pattern(n_ok: int, n_total: int) -> str | None:
+    if 0 < n_ok < n_total:
+        return f"right at {n_ok} of {n_total} points and wrong at the others: a case or a branch is missing"
+    return None

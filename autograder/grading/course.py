@@ -1,0 +1,55 @@
+"""Where the course lives, and nbgrader's API configured from the repository's nbgrader_config.py."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class CourseError(Exception):
+    """A mistake the instructor can fix: the message says what and how."""
+
+
+def root() -> Path:
+    return Path(os.environ.get("AUTOGRADER_COURSE_ROOT") or ROOT)
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("AUTOGRADER_DATA") or root() / "var").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def assignments() -> list[str]:
+    """Assignment names: the folders of solutions/ holding a notebook of the same name."""
+    src = root() / "solutions"
+    return sorted(p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()) if src.is_dir() else []
+
+
+def require_assignment(name: str) -> str:
+    known = assignments()
+    if name not in known:
+        raise CourseError(f"unknown assignment {name!r}; the course has: {', '.join(known) or 'none'}")
+    return name
+
+
+def load_config():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    data_dir()
+    return PyFileConfigLoader("nbgrader_config.py", path=str(root())).load_config()
+
+
+def api(log_level: int = logging.WARNING):
+    """An ``NbGraderAPI`` for this course, quiet unless asked."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    config = load_config()
+    log = logging.getLogger("nbgrader")
+    log.setLevel(log_level)
+    coursedir = CourseDirectory(config=config)
+    return NbGraderAPI(coursedir=coursedir, config=config, log=log)

@@ -1,0 +1,89 @@
+"""Read grades from nbgrader's gradebook and a diagnosis for each lost point from the autograded notebook."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class QuestionResult:
+    grade_id: str
+    score: float | None
+    max_score: float
+    diagnosis: str = ""
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    assignment: str
+    questions: list[QuestionResult] = field(default_factory=list)
+    problem: str = ""  # a submission-level failure: unreadable notebook, grading crashed, ...
+
+    @property
+    def score(self) -> float:
+        return sum(q.score or 0.0 for q in self.questions)
+
+    @property
+    def max_score(self) -> float:
+        return sum(q.max_score for q in self.questions)
+
+
+def _cell_diagnosis(cell: dict) -> str:
+    """The first error a graded cell printed, as one line."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            name, value = out.get("ename", "Error"), ANSI.sub("", out.get("evalue", ""))
+            if name == "AssertionError" and value.startswith("✘"):
+                return value.splitlines()[0]
+            if name in ("KeyboardInterrupt", "CellTimeoutError") or "Timeout" in name:
+                return "timed out: the code ran too long (an infinite loop?)"
+            return f"{name}: {value}".splitlines()[0][:400]
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            return "wrote to stderr: " + ANSI.sub("", "".join(out.get("text", "")))[:200].strip()
+    return ""
+
+
+def diagnoses(autograded_notebook: Path) -> dict[str, str]:
+    """grade_id -> diagnosis line for each graded cell that printed an error."""
+    try:
+        nb = json.loads(autograded_notebook.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and cell.get("cell_type") == "code":
+            text = _cell_diagnosis(cell)
+            if "timed out" not in text and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+                tb = " ".join(ANSI.sub("", line) for o in cell["outputs"] for line in o.get("traceback", []))
+                if "CellTimeoutError" in tb or "KeyboardInterrupt" in tb:
+                    text = "timed out: the code ran too long (an infinite loop?)"
+            if text:
+                found[meta["grade_id"]] = text
+    return found
+
+
+def collect(gradebook, assignment: str, student: str, autograded_dir: Path) -> SubmissionResult:
+    """Scores for one student from the gradebook, with diagnoses for the graded cells that lost points."""
+    result = SubmissionResult(student, assignment)
+    try:
+        submission = gradebook.find_submission(assignment, student)
+    except Exception:
+        result.problem = "not graded"
+        return result
+    why = {}
+    for nb in submission.notebooks:
+        why.update(diagnoses(autograded_dir / student / assignment / f"{nb.name}.ipynb"))
+        for grade in sorted(nb.grades, key=lambda g: g.cell.notebook.name + g.name):
+            score = grade.score
+            text = why.get(grade.name, "") if (score or 0) < grade.max_score else ""
+            if score is None:
+                text = text or "needs manual grading"
+            result.questions.append(QuestionResult(grade.name, score, grade.max_score, text))
+    return result

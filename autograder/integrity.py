@@ -1,0 +1,68 @@
+"""Flag a "hand derivation" that calls JAX autodiff (research/jax_facts.md, section 6).
+
+Two layers: a friendly lint of the function's source, and trace hooks that see any forward, linearize or jet
+trace created while the function runs. The hooks use JAX internals (``jax._src.interpreters.ad``), so the JAX
+version is pinned in pyproject.toml and tests/test_integrity.py guards the behaviour. Neither layer is security:
+graded verdicts are decided outside the student's kernel.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import inspect
+import textwrap
+
+import jax
+
+AUTODIFF_NAMES = {
+    "grad", "value_and_grad", "jacfwd", "jacrev", "jacobian", "hessian",
+    "vjp", "jvp", "linearize", "linear_transpose", "jet",
+}
+
+
+def _trace_classes():
+    from jax._src.interpreters import ad
+    from jax.experimental import jet
+
+    return [ad.JVPTrace, ad.LinearizeTrace, jet.JetTrace]
+
+
+def autodiff_names_in_source(fn) -> list[str]:
+    """Autodiff names mentioned in ``fn``'s source, e.g. ['jax.grad']; [] if none or no source."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return []
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in AUTODIFF_NAMES:
+            found.add(f"{ast.unparse(node.value)}.{node.attr}")
+        elif isinstance(node, ast.Name) and node.id in AUTODIFF_NAMES:
+            found.add(node.id)
+        elif isinstance(node, ast.alias) and node.name.split(".")[-1] in AUTODIFF_NAMES:
+            found.add(node.name)
+    return sorted(found)
+
+
+@contextlib.contextmanager
+def watch_autodiff():
+    """Yield a list that fills with the names of autodiff traces created inside the block.
+
+    Compiled caches are cleared first, so a gradient jitted earlier is traced again and seen.
+    """
+    seen: list[str] = []
+    classes = _trace_classes()
+    saved = [(cls, cls.__init__) for cls in classes]
+    for cls, init in saved:
+        def hooked(self, *args, _init=init, _name=cls.__name__, **kwargs):
+            seen.append(_name)
+            return _init(self, *args, **kwargs)
+
+        cls.__init__ = hooked
+    jax.clear_caches()
+    try:
+        yield seen
+    finally:
+        for cls, init in saved:
+            cls.__init__ = init
