@@ -32,7 +32,7 @@ RTOL = {2: 1e-2, 4: 1e-4, 8: 1e-8}  # by the float itemsize of the less precise 
 DEFAULT_POINTS = 5
 
 __all__ = [
-    "CheckResult", "derivative", "gradient", "jacobian", "hessian", "values", "close", "equal",
+    "CheckResult", "CheckFailed", "derivative", "gradient", "jacobian", "hessian", "values", "close", "equal",
     "interval", "positive", "invertible", "spd", "environment",
 ]
 
@@ -57,8 +57,16 @@ class CheckResult:
     def assert_passed(self) -> None:
         """Print the verdict; raise ``AssertionError`` with it if the check failed."""
         if not self.passed:
-            raise AssertionError(self.message)
+            raise CheckFailed(self.message)
         print(self.message)
+
+
+class CheckFailed(AssertionError):
+    """A failed check. In a notebook it shows as its one-line verdict, without a traceback that could leak the
+    surrounding (hidden) test source; nbgrader still sees an error and gives the cell no points."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
 
 
 class _Fail(Exception):
