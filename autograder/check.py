@@ -198,6 +198,21 @@ def _call(fn: Callable, args: Sequence[Any], what: str):
         raise _Fail(f"{what} raised {type(exc).__name__}: {exc}") from None
 
 
+def _jit_or_eager(reference: Callable) -> Callable:
+    """Evaluate the reference under jit (one compile for all points) or, if it cannot be traced, eagerly."""
+    jitted, state = jax.jit(reference), {"jit": True}
+
+    def evaluate(*args):
+        if state["jit"]:
+            try:
+                return jitted(*args)
+            except Exception:
+                state["jit"] = False
+        return reference(*args)
+
+    return evaluate
+
+
 def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, points: int, seed,
          rtol: float | None, atol: float, autodiff: bool, mistakes: Mapping[str, Callable] | None,
          name: str | None) -> CheckResult:
@@ -209,13 +224,13 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
         samplers = _normalise_domains(domain, len(arg_shapes))
         rng = np.random.default_rng(seed)
         names = _arg_names(student, len(arg_shapes))
-        cases = []
+        cases, evaluate = [], _jit_or_eager(reference)
         for _ in range(points):
             args = [s(rng, shp) for s, shp in zip(samplers, arg_shapes)]
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in args]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                expected = np.asarray(reference(*args), dtype=np.float64)
+                expected = np.asarray(evaluate(*args), dtype=np.float64)
             if not np.all(np.isfinite(expected)):
                 raise ValueError(f"the reference is not finite at {_at(names, args)}: choose another domain")
             cases.append((args, expected))

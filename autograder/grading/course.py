@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# nbgrader runs the `alembic` executable from PATH; make the one next to this Python findable even when the
+# virtual environment is not activated (e.g. `.venv/bin/python -m autograder`).
+_BIN = str(Path(sys.executable).parent)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 
 class CourseError(Exception):
@@ -19,7 +26,7 @@ def root() -> Path:
 
 def data_dir() -> Path:
     path = Path(os.environ.get("AUTOGRADER_DATA") or root() / "var").resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    (path / "exchange").mkdir(parents=True, exist_ok=True)  # nbgrader's API insists that it exists
     return path
 
 

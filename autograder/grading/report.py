@@ -50,8 +50,14 @@ def table(assignment: str, rows: list[results.SubmissionResult], runs=None) -> s
         total = f"{r.score:g}/{r.max_score:g}" if r.questions else "-"
         lines.append(r.student.ljust(width) + cells + "   " + total.rjust(7)
                      + (f"   {r.problem}" if r.problem else ""))
-    problems = [(r.student, s, q.diagnosis) for r in rows for s, g in zip(short, ids)
-                for q in r.questions if q.grade_id == g and q.diagnosis]
+    problems = []
+    for r in rows:
+        by_id = {q.grade_id: q for q in r.questions}
+        blank = [s for s, g in zip(short, ids) if g in by_id and by_id[g].diagnosis == "not answered"]
+        problems += [(r.student, s, by_id[g].diagnosis) for s, g in zip(short, ids)
+                     if g in by_id and by_id[g].diagnosis and by_id[g].diagnosis != "not answered"]
+        if blank:
+            problems.append((r.student, " ".join(blank), "not answered"))
     failed_runs = [run for run in (runs or []) if not run.ok]
     if problems or failed_runs:
         lines += ["", "Diagnoses:"]

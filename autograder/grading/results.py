@@ -39,8 +39,10 @@ def _cell_diagnosis(cell: dict) -> str:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             name, value = out.get("ename", "Error"), ANSI.sub("", out.get("evalue", ""))
-            if name == "AssertionError" and value.startswith("✘"):
-                return value.splitlines()[0]
+            if "not answered yet" in value or name == "NotImplementedError":
+                return "not answered"
+            if value.startswith("✘"):
+                return value.splitlines()[0].lstrip("✘ ")
             if name in ("KeyboardInterrupt", "CellTimeoutError") or "Timeout" in name:
                 return "timed out: the code ran too long (an infinite loop?)"
             return f"{name}: {value}".splitlines()[0][:400]
@@ -55,17 +57,25 @@ def diagnoses(autograded_notebook: Path) -> dict[str, str]:
         nb = json.loads(autograded_notebook.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    found = {}
+    found, broken = {}, ""
     for cell in nb.get("cells", []):
         meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution") and cell.get("cell_type") == "code":
+            err = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+            if err and err.get("ename") != "NotImplementedError":
+                broken = f"your answer cell {meta.get('grade_id', '')} raised {err.get('ename')}: " \
+                         f"{ANSI.sub('', err.get('evalue', ''))}".splitlines()[0][:300]
         if meta.get("grade") and cell.get("cell_type") == "code":
             text = _cell_diagnosis(cell)
             if "timed out" not in text and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
                 tb = " ".join(ANSI.sub("", line) for o in cell["outputs"] for line in o.get("traceback", []))
                 if "CellTimeoutError" in tb or "KeyboardInterrupt" in tb:
                     text = "timed out: the code ran too long (an infinite loop?)"
+            if broken and text.startswith("NameError"):
+                text = f"{text} ({broken})"
             if text:
                 found[meta["grade_id"]] = text
+            broken = ""
     return found
 
 

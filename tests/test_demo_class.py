@@ -1,0 +1,52 @@
+"""The bundled demo class, graded through the real pipeline (nbgrader underneath), gets exactly its expected scores.
+
+This is the end-to-end test of release -> submissions -> parallel autograde -> gradebook -> table -> CSV.
+It includes the solution (full marks), the untouched release (zero), typical mistakes with their diagnoses,
+a syntax error, an infinite loop and answers that write JAX-style warnings to stderr.
+"""
+
+import csv
+
+import pytest
+
+from autograder.grading import autograde, demo, release, report
+
+ASSIGNMENTS = demo.available()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("release")
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_demo_class_scores_exactly_as_expected(assignment, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_DATA", str(tmp_path))
+    release.release(assignment)
+    students = demo.load(assignment)
+    runs = autograde.autograde(assignment, demo.build(assignment, students), jobs=2)
+    assert all(run.ok for run in runs), [(r.student, r.error) for r in runs if not r.ok]
+
+    graded = {r.student: r for r in report.class_results(assignment, [s.student for s in students])}
+    ids = report.question_order(assignment)
+    problems = []
+    for s in students:
+        got = {q.grade_id: q for q in graded[s.student].questions}
+        assert set(got) == set(ids), f"{s.student}: graded cells {sorted(got)} != {ids}"
+        for grade_id in ids:
+            want = s.expected.get(grade_id, 0)
+            if got[grade_id].score != want:
+                problems.append(f"{s.student} {grade_id}: scored {got[grade_id].score}, expected {want} "
+                                f"({got[grade_id].diagnosis})")
+        for grade_id, word in s.diagnosis.items():
+            if word.lower() not in got[grade_id].diagnosis.lower():
+                problems.append(f"{s.student} {grade_id}: diagnosis {got[grade_id].diagnosis!r} lacks {word!r}")
+    assert not problems, "\n".join(problems)
+
+    full = [s for s in students if s.answers == "solution"]
+    blank = [s for s in students if s.answers == {}]
+    assert full and blank, "every demo class has the solution and the untouched release"
+    assert all(graded[s.student].score == graded[s.student].max_score > 0 for s in full)
+    assert all(graded[s.student].score == 0 for s in blank)
+
+    table = report.table(assignment, list(graded.values()), runs)
+    assert all(s.student in table for s in students)
+    rows = list(csv.DictReader(report.export_csv(tmp_path / "grades.csv").open()))
+    assert {r["student_id"] for r in rows if r["assignment"] == assignment} == {s.student for s in students}

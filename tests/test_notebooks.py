@@ -1,0 +1,30 @@
+"""Every lecture and every assignment source executes top to bottom on CPU, and is stored clean."""
+
+import pytest
+
+from notebooks import ROOT, execute, lectures, load, outputs_text, sources
+
+ALL = lectures() + sources()
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_stored_without_outputs_and_with_stable_ids(path):
+    nb = load(path)
+    ids = [c.get("id") for c in nb["cells"]]
+    assert all(ids) and len(set(ids)) == len(ids), "every cell needs a unique, stable id"
+    dirty = [c["id"] for c in nb["cells"] if c["cell_type"] == "code" and (c["outputs"] or c["execution_count"])]
+    assert not dirty, f"cells stored with outputs: {dirty}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_executes_and_every_check_passes(path):
+    nb = execute(path)
+    text = outputs_text(nb)
+    if path.parent.name != "course":  # lectures may show a wrong answer's diagnosis on purpose
+        assert "✘" not in text, "a check failed while running the solution:\n" + \
+            "\n".join(line for line in text.splitlines() if "✘" in line)[:2000]
+    assert "✔" in text, "the notebook never ran an autograder.check"
+    if path.parent.name == "course":
+        images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+        assert images >= 1, "a lecture shows at least one figure"
