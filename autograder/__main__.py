@@ -9,66 +9,84 @@ from pathlib import Path
 
 EXAMPLES = {
     "release": "python -m autograder release ch01_univariate   (or --all)",
-    "autograde": "python -m autograder autograde ch01_univariate --jobs 2 [--student alice]",
+    "collect": "python -m autograder collect ch01_univariate ~/Downloads/submissions [--force]",
+    "autograde": "python -m autograder autograde ch01_univariate --jobs 2 [--student alice] [--force]",
+    "feedback": "python -m autograder feedback ch01_univariate [--student alice]",
     "report": "python -m autograder report ch01_univariate",
-    "export": "python -m autograder export --to var/grades.csv",
+    "export": "python -m autograder export [--to grades.csv] [--canvas canvas.csv]",
     "demo": "python -m autograder demo --jobs 2",
 }
+CORES = os.cpu_count() or 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="autograder", description="Release, grade and report the course's assignments.")
+    p = argparse.ArgumentParser(prog="autograder", description="Release, collect, grade, give feedback on and "
+                                "report the course's assignments, with nbgrader underneath.")
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_: str) -> argparse.ArgumentParser:
         return verbs.add_parser(name, help=help_, description=help_, epilog="example: " + EXAMPLES[name])
 
-    r = verb("release", "Generate exercises/<assignment> from solutions/<assignment> (nbgrader generate_assignment, normalised).")
+    r = verb("release", "Generate exercises/<assignment> from solutions/<assignment> (nbgrader generate_assignment, "
+             "normalised so that regenerating leaves no diff).")
     r.add_argument("assignment", nargs="?")
     r.add_argument("--all", action="store_true", help="release every assignment")
-    a = verb("autograde", "Autograde the submissions in submitted/ with nbgrader, several at once, and print the score table.")
+    c = verb("collect", "Copy submissions into <data>/submitted/<student>/<assignment>/ from nbgrader's layout "
+             "(<dir>/<student>/<assignment>/) or a flat folder of <student>_*.ipynb files (LMS downloads).")
+    c.add_argument("assignment")
+    c.add_argument("source", type=Path, help="folder holding the submissions")
+    c.add_argument("--force", action="store_true", help="replace submissions collected before")
+    c.add_argument("--pattern", help="regex on flat file names with a (?P<student>...) group")
+    a = verb("autograde", "Autograde submissions with nbgrader, several at once with a progress bar, and print the "
+             "score table. Unchanged submissions graded before are skipped unless --force.")
     a.add_argument("assignment")
-    a.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once (default: cores)")
+    a.add_argument("--jobs", type=int, default=CORES, help=f"submissions graded at once (default: cores = {CORES})")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    rep = verb("report", "Print the per-student, per-question score table with a diagnosis of each lost point.")
+    a.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
+    f = verb("feedback", "Write an HTML feedback page per student: score and diagnosis per question, never the "
+             "hidden tests or the points they used.")
+    f.add_argument("assignment")
+    f.add_argument("--student", action="append", help="only this student (repeatable)")
+    f.add_argument("--force", action="store_true", help="overwrite feedback written before")
+    rep = verb("report", "Print the score table and write a class report (Markdown + HTML, histogram, per-question "
+               "difficulty, most common mistakes).")
     rep.add_argument("assignment")
-    e = verb("export", "Write nbgrader's grades CSV for the whole gradebook.")
-    e.add_argument("--to", type=Path, default=None, help="output file (default: <data>/grades.csv)")
-    d = verb("demo", "Release, build the bundled demo class, autograde it, print the table and write grades.csv.")
-    d.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    e = verb("export", "Write nbgrader's grades CSV and a Canvas-importable CSV for the whole gradebook.")
+    e.add_argument("--to", type=Path, default=None, help="nbgrader CSV (default: <data>/grades.csv)")
+    e.add_argument("--canvas", type=Path, default=None, help="Canvas CSV (default: <data>/grades_canvas.csv)")
+    d = verb("demo", "Release, build the bundled demo class, autograde it, write feedback, reports and CSVs.")
+    d.add_argument("--jobs", type=int, default=CORES)
     d.add_argument("assignments", nargs="*", help="default: every assignment with a demo/<name>.yml")
     return p
 
 
+def _positive_jobs(args) -> None:
+    if getattr(args, "jobs", 1) < 1:
+        raise SystemExit("autograder: error: --jobs must be at least 1")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from autograder.grading import autograde, course, demo, release, report
+    _positive_jobs(args)
+    from autograder.grading import course, pipeline
 
     try:
         if args.verb == "release":
             if not args.all and not args.assignment:
                 raise course.CourseError("name an assignment or pass --all")
-            for name in course.assignments() if args.all else [args.assignment]:
-                print(f"released {release.release(name).relative_to(course.root())}")
+            pipeline.release(course.assignments() if args.all else [args.assignment])
+        elif args.verb == "collect":
+            pipeline.collect(args.assignment, args.source, args.force, args.pattern)
         elif args.verb == "autograde":
-            runs = autograde.autograde(args.assignment, args.student, args.jobs)
-            rows = report.class_results(args.assignment, [r.student for r in runs])
-            print(report.table(args.assignment, rows, runs))
+            pipeline.autograde(args.assignment, args.student, args.jobs, args.force)
+        elif args.verb == "feedback":
+            pipeline.feedback(args.assignment, args.student, args.force)
         elif args.verb == "report":
-            course.require_assignment(args.assignment)
-            rows = report.class_results(args.assignment, autograde.submissions(args.assignment))
-            print(report.table(args.assignment, rows))
+            pipeline.report(args.assignment)
         elif args.verb == "export":
-            print(f"wrote {report.export_csv(args.to or course.data_dir() / 'grades.csv')}")
+            pipeline.export(args.to, args.canvas)
         elif args.verb == "demo":
-            for name in args.assignments or demo.available():
-                release.release(name)
-                students = demo.build(name, demo.load(name))
-                print(f"\n== {name}: grading {len(students)} demo submissions with {args.jobs} workers")
-                runs = autograde.autograde(name, students, args.jobs)
-                print(report.table(name, report.class_results(name, students), runs))
-            csv = report.export_csv(course.data_dir() / "grades.csv")
-            print(f"\ngrades: {csv}\nautograded notebooks: {course.data_dir() / 'autograded'}")
+            pipeline.demo(args.assignments, args.jobs)
     except course.CourseError as err:
         print(f"autograder: error: {err}", file=sys.stderr)
         return 2

@@ -75,12 +75,10 @@ class _Fail(Exception):
         self.message, self.mistakes = message, list(mistakes)
 
 
-def environment() -> str:
-    """One line naming the JAX version, backend, devices and x64 state; notebooks print it first."""
-    line = (f"jax {jax.__version__} | backend: {jax.default_backend()} | devices: {jax.devices()} "
-            f"| x64: {jax.config.jax_enable_x64}")
-    print(line)
-    return line
+def environment() -> None:
+    """Print one line naming the JAX version, backend, devices and x64 state; notebooks call it first."""
+    print(f"jax {jax.__version__} | backend: {jax.default_backend()} | devices: {jax.devices()} "
+          f"| x64: {jax.config.jax_enable_x64}")
 
 
 # ---------------------------------------------------------------- formatting
@@ -105,6 +103,12 @@ def _arg_names(fn: Callable, count: int) -> list[str]:
         params = []
     default = ["x", "y", "z"] if count <= 3 else [f"x{i}" for i in range(count)]
     return (params + default[len(params):])[:count] if len(params) >= count else default[:count]
+
+
+def _domains(names: Sequence[str], samplers: Sequence[Callable]) -> str:
+    if len(set(map(id, samplers))) == 1:
+        return f"{', '.join(names)} in {sampling.describe(samplers[0])}"
+    return ", ".join(f"{n} in {sampling.describe(s)}" for n, s in zip(names, samplers))
 
 
 def _label(fn: Callable, fallback: str) -> str:
@@ -253,8 +257,8 @@ def _verdict(title, student, cases, names, rtol, atol, autodiff, mistakes, sampl
     failed = [o for o in outcomes if not o[3]]
     worst = max(o[4] for o in outcomes)
     if not failed:
-        where = sampling.describe(samplers[0]) if len(set(map(id, samplers))) == 1 else "their domains"
-        return CheckResult(title, True, f"✔ {title}: correct at {len(cases)} random points in {where} "
+        return CheckResult(title, True, f"✔ {title}: correct at {len(cases)} random points, "
+                           f"{_domains(names, samplers)} "
                            f"(worst relative error {worst:.1e})", len(cases), worst)
     args, expected, got, _, err, reason = failed[0]
     found = [reason] if reason and np.shape(got) != expected.shape else []
@@ -270,8 +274,9 @@ def _verdict(title, student, cases, names, rtol, atol, autodiff, mistakes, sampl
     if pattern:
         found.append(pattern)
     detail = "" if np.shape(got) != expected.shape else f" (relative error {err:.1e})"
-    message = (f"✘ {title}: at {_at(names, args)} expected {_fmt(expected)} but got {_fmt(got)}{detail}"
-               + (". " + "; ".join(found) if found else ""))
+    summary = "; ".join(found) or f"wrong at {len(failed)} of {len(cases)} points"
+    message = (f"✘ {title}: {summary}. Inputs: {_domains(names, samplers)}{diagnosis.DETAILS}"
+               f"at {_at(names, args)} expected {_fmt(expected)} but got {_fmt(got)}{detail}")
     return CheckResult(title, False, message, len(cases), worst, found)
 
 
@@ -358,7 +363,10 @@ def close(got, expected, *, rtol: float | None = None, atol: float = 0.0, name: 
     if not ok and reason is None:
         reason = diagnosis.value_mistake([g.astype(np.float64)], [e])
     if ok:
-        return CheckResult(name, True, f"✔ {name}: correct (relative error {err:.1e})", 1, err)
+        scale = float(np.linalg.norm(g.astype(np.float64)) + np.linalg.norm(e))
+        error = f"relative error {err:.1e}" if scale > atol else \
+            f"absolute error {float(np.linalg.norm(g.astype(np.float64) - e)):.1e}"
+        return CheckResult(name, True, f"✔ {name}: correct ({error})", 1, err)
     shown = f"expected {_fmt(e)} but got {_fmt(g)}" if reveal else f"{_fmt(g)} is not right"
     return CheckResult(name, False, f"✘ {name}: {shown}" + (f". {reason}" if reason else ""),
                        1, err, [reason] if reason else [])

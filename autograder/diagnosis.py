@@ -11,6 +11,7 @@ from itertools import permutations
 
 import numpy as np
 
+DETAILS = ". First failure: "  # what follows names the exact point: shown to the student, cut from feedback
 CLOSE = 1e-6  # how close a transformed answer must be to count as "the same mistake"
 
 

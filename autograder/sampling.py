@@ -75,4 +75,5 @@ def as_sampler(domain) -> Sampler:
 
 
 def describe(sampler: Sampler) -> str:
-    return getattr(sampler, "description", getattr(sampler, "__name__", "custom domain"))
+    label = getattr(sampler, "description", None)
+    return label or "a custom domain"

@@ -31,7 +31,7 @@ def execute(path: Path, timeout: int = 300):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env = {"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"), "MPLBACKEND": "Agg"}
+    env = {"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -1,12 +1,17 @@
 """`autograde`: grade a class with nbgrader, one submission per worker process, several at once.
 
 Each submission runs through nbgrader's own ``autograde`` (its sanitising and executing preprocessors and its
-gradebook), in a fresh worker process, so one submission's crash or timeout cannot take the batch down. The
-pool sits behind ``Executor``: anything with ``map_unordered(fn, items)`` can replace it.
+gradebook). Workers are long-lived processes, one per core, so nbgrader is imported once per worker rather than
+once per submission; every submission still executes in its own fresh kernel process, with nbgrader's per-cell
+timeout, so one submission's crash or runaway cannot take the batch down. A submission is regraded only when its
+files changed since it was last graded (a hash kept next to the autograded copy) unless ``force`` is set.
+The pool sits behind a one-method interface: anything with ``map_unordered(fn, items)`` can replace ``LocalPool``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import sys
@@ -25,6 +30,32 @@ class GradeRun:
     ok: bool
     seconds: float
     error: str = ""
+    skipped: bool = False  # unchanged since the last grading
+
+
+MANIFEST = ".autograder.json"
+
+
+def fingerprint(assignment: str, student: str) -> str:
+    """A hash of the submitted files and of the release they answer; changes when either does."""
+    digest = hashlib.sha256()
+    folders = [course.data_dir() / "submitted" / student / assignment, course.root() / "solutions" / assignment]
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _manifest(assignment: str, student: str) -> Path:
+    return course.data_dir() / "autograded" / student / assignment / MANIFEST
+
+
+def up_to_date(assignment: str, student: str) -> bool:
+    try:
+        return json.loads(_manifest(assignment, student).read_text())["fingerprint"] == fingerprint(assignment, student)
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 class LocalPool:
@@ -37,13 +68,22 @@ class LocalPool:
         items = list(items)
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(self.jobs, len(items) or 1), mp_context=ctx,
-                                 max_tasks_per_child=1) as pool:
+                                 initializer=_quiet_worker) as pool:
             futures = {pool.submit(fn, item): item for item in items}
             for future in as_completed(futures):
                 try:
                     yield future.result()
                 except Exception as exc:  # the worker died: report it, keep going
                     yield GradeRun(str(futures[future][1]), False, 0.0, f"worker crashed: {exc!r}")
+
+
+def _quiet_worker() -> None:
+    """Send a worker's stderr (kernel start-up chatter, nbgrader's log) to a file, keeping the progress bar clean."""
+    logs = course.data_dir() / "logs"
+    logs.mkdir(exist_ok=True)
+    fd = os.open(logs / f"worker-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def submissions(assignment: str) -> list[str]:
@@ -57,14 +97,28 @@ def grade_one(job: tuple[str, str]) -> GradeRun:
     assignment, student = job
     start = time.perf_counter()
     try:
-        result = course.api().autograde(assignment, student, force=True, create=True)
+        stamp = fingerprint(assignment, student)
+        result = _api().autograde(assignment, student, force=True, create=True)
         ok, error = bool(result.get("success")), (result.get("error") or "")
         if not ok and not error:
             error = (result.get("log") or "").strip().splitlines()[-1:] or ["nbgrader failed"]
             error = error[0]
+        if ok:
+            _manifest(assignment, student).write_text(json.dumps({"fingerprint": stamp}))
     except Exception as exc:
         ok, error = False, f"{type(exc).__name__}: {exc}"
     return GradeRun(student, ok, time.perf_counter() - start, error.strip()[:500])
+
+
+_API = {}
+
+
+def _api():
+    """One nbgrader API per worker process and data folder (the import and set-up are paid once)."""
+    key = str(course.data_dir())
+    if key not in _API:
+        _API[key] = course.api()
+    return _API[key]
 
 
 def _progress(done: int, total: int, started: float, last: GradeRun, stream) -> None:
@@ -81,24 +135,34 @@ def _progress(done: int, total: int, started: float, last: GradeRun, stream) -> 
 
 
 def autograde(assignment: str, students: list[str] | None = None, jobs: int | None = None,
-              executor=None, stream=sys.stderr) -> list[GradeRun]:
-    """Grade ``students`` (default: every submission) and return one ``GradeRun`` each."""
+              executor=None, stream=sys.stderr, force: bool = False) -> list[GradeRun]:
+    """Grade ``students`` (default: every submission) and return one ``GradeRun`` each.
+
+    Without ``force``, submissions graded before and unchanged since are skipped (reported as skipped).
+    """
     course.require_assignment(assignment)
     everyone = submissions(assignment)
     if students:
         missing = sorted(set(students) - set(everyone))
         if missing:
             raise course.CourseError(f"no submission of {assignment} for: {', '.join(missing)}")
-    todo = students or everyone
-    if not todo:
+    wanted = students or everyone
+    if not wanted:
         raise course.CourseError(f"no submissions of {assignment} in {course.data_dir() / 'submitted'}")
+    runs = [] if force else [GradeRun(s, True, 0.0, skipped=True) for s in wanted if up_to_date(assignment, s)]
+    todo = [s for s in wanted if s not in {r.student for r in runs}]
+    if runs:
+        stream.write(f"{len(runs)} submission(s) unchanged since last graded: skipped (use --force to regrade)\n")
+    if not todo:
+        return sorted(runs, key=lambda r: r.student)
     course.api()  # creates the gradebook once, before workers race to do it
     pool = executor or LocalPool(jobs or os.cpu_count() or 1)
-    runs, started = [], time.perf_counter()
+    started = time.perf_counter()
+    graded: list[GradeRun] = []
     for run in pool.map_unordered(grade_one, [(assignment, s) for s in todo]):
-        runs.append(run)
-        _progress(len(runs), len(todo), started, run, stream)
-    return sorted(runs, key=lambda r: r.student)
+        graded.append(run)
+        _progress(len(graded), len(todo), started, run, stream)
+    return sorted(runs + graded, key=lambda r: r.student)
 
 
 def autograded_dir() -> Path:

@@ -76,3 +76,29 @@ def export_csv(path: Path) -> Path:
     with Gradebook(config.CourseDirectory.db_url) as gb:
         CsvExportPlugin(to=str(path)).export(gb)
     return path
+
+
+def export_canvas(path: Path) -> Path:
+    """A CSV that Canvas' gradebook import accepts: one row per student, one column per assignment."""
+    import csv
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    config = course.load_config()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        assignments = sorted(gb.assignments, key=lambda a: a.name)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            out = csv.writer(fh)
+            out.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] + [a.name for a in assignments])
+            out.writerow(["Points Possible", "", "", "", ""] + [f"{a.max_score:g}" for a in assignments])
+            for student in sorted(gb.students, key=lambda s: s.id):
+                name = ", ".join(x for x in (student.last_name, student.first_name) if x) or student.id
+                scores = []
+                for a in assignments:
+                    try:
+                        scores.append(f"{gb.find_submission(a.name, student.id).score:g}")
+                    except MissingEntry:
+                        scores.append("")
+                out.writerow([name, "", student.id, student.id, ""] + scores)
+    return path

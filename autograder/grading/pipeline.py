@@ -1,0 +1,84 @@
+"""The verbs of the command line, each a short composition of the grading modules, printing as it goes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import autograde as grading
+from . import classreport, collect as collecting, course, demo as demo_class, feedback as feedback_pages
+from . import release as releasing, report as tables
+
+
+def release(names: list[str]) -> None:
+    for name in names:
+        print(f"released {releasing.release(name).relative_to(course.root())}")
+
+
+def collect(assignment: str, source: Path, force: bool, pattern: str | None) -> None:
+    for item in collecting.collect(assignment, source, force, pattern):
+        print(f"{item.student:>24}  {item.status}  ({item.source.name})")
+
+
+def _students(assignment: str, only: list[str] | None) -> list[str]:
+    everyone = grading.submissions(assignment)
+    missing = sorted(set(only or []) - set(everyone))
+    if missing:
+        raise course.CourseError(f"no submission of {assignment} for: {', '.join(missing)}")
+    return only or everyone
+
+
+def autograde(assignment: str, students: list[str] | None, jobs: int, force: bool) -> list:
+    runs = grading.autograde(assignment, students, jobs, force=force)
+    rows = tables.class_results(assignment, [r.student for r in runs])
+    print(tables.table(assignment, rows, runs))
+    return rows
+
+
+def feedback(assignment: str, students: list[str] | None, force: bool) -> list[Path]:
+    course.require_assignment(assignment)
+    ids = tables.question_order(assignment)
+    written = []
+    for row in tables.class_results(assignment, _students(assignment, students)):
+        path = feedback_pages.write(row, ids, force)
+        if path is None:
+            print(f"{row.student}: feedback exists (use --force to overwrite)")
+        else:
+            written.append(path)
+    print(f"wrote {len(written)} feedback page(s) under {course.data_dir() / 'feedback'}")
+    return written
+
+
+def report(assignment: str) -> Path:
+    course.require_assignment(assignment)
+    rows = tables.class_results(assignment, _students(assignment, None))
+    print(tables.table(assignment, rows))
+    path = classreport.write(assignment, rows, tables.question_order(assignment))
+    print(f"\nclass report: {path} (and report.html, histogram.png, difficulty.png)")
+    return path
+
+
+def export(to: Path | None, canvas: Path | None) -> tuple[Path, Path]:
+    data = course.data_dir()
+    csv = tables.export_csv(to or data / "grades.csv")
+    canvas_csv = tables.export_canvas(canvas or data / "grades_canvas.csv")
+    print(f"wrote {csv}\nwrote {canvas_csv}")
+    return csv, canvas_csv
+
+
+def demo(names: list[str], jobs: int) -> None:
+    for name in names or demo_class.available():
+        releasing.release(name)
+        students = demo_class.build(name, demo_class.load(name))
+        print(f"\n== {name}: grading {len(students)} demo submissions with {jobs} workers")
+        runs = grading.autograde(name, students, jobs, force=True)
+        rows = tables.class_results(name, students)
+        print(tables.table(name, rows, runs))
+        ids = tables.question_order(name)
+        for row in rows:
+            feedback_pages.write(row, ids)
+        classreport.write(name, rows, ids)
+    data = course.data_dir()
+    export(None, None)
+    print(f"feedback pages: {data / 'feedback'}/<student>/<assignment>/feedback.html")
+    print(f"class reports:  {data / 'reports'}/<assignment>/report.md (+ report.html, figures)")
+    print(f"autograded notebooks: {data / 'autograded'}")
