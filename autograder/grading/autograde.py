@@ -14,6 +14,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import secrets
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import course
+from . import course, evidence
 
 
 @dataclass
@@ -74,7 +75,7 @@ class LocalPool:
                 try:
                     yield future.result()
                 except Exception as exc:  # the worker died: report it, keep going
-                    yield GradeRun(str(futures[future][1]), False, 0.0, f"worker crashed: {exc!r}")
+                    yield GradeRun(futures[future].student, False, 0.0, f"worker crashed: {exc!r}")
 
 
 def _quiet_worker() -> None:
@@ -92,22 +93,36 @@ def submissions(assignment: str) -> list[str]:
     return sorted(p.name for p in base.iterdir() if (p / assignment).is_dir()) if base.is_dir() else []
 
 
-def grade_one(job: tuple[str, str]) -> GradeRun:
-    """Worker: nbgrader-autograde one student's submission (runs in its own process)."""
-    assignment, student = job
+@dataclass
+class Job:
+    assignment: str
+    student: str
+    secret: str                        # per batch; reaches only the kernels, through their environment
+    solution: dict                     # the solution's evidence at the secret points
+    policy: str = "zero"               # autodiff in a hand derivation: "zero" or "flag"
+
+
+def grade_one(job: Job) -> GradeRun:
+    """Worker: nbgrader executes the submission in a fresh kernel that gets the secret; then the trusted verdict
+    from its evidence is written to the gradebook (runs in a worker process, never in the kernel)."""
     start = time.perf_counter()
     try:
-        stamp = fingerprint(assignment, student)
-        result = _api().autograde(assignment, student, force=True, create=True)
+        stamp = fingerprint(job.assignment, job.student)
+        os.environ["AUTOGRADER_SECRET"] = job.secret
+        try:
+            result = _api().autograde(job.assignment, job.student, force=True, create=True)
+        finally:
+            os.environ.pop("AUTOGRADER_SECRET", None)
         ok, error = bool(result.get("success")), (result.get("error") or "")
         if not ok and not error:
             error = (result.get("log") or "").strip().splitlines()[-1:] or ["nbgrader failed"]
             error = error[0]
         if ok:
-            _manifest(assignment, student).write_text(json.dumps({"fingerprint": stamp}))
+            evidence.score_submission(job.assignment, job.student, job.solution, job.policy)
+            _manifest(job.assignment, job.student).write_text(json.dumps({"fingerprint": stamp}))
     except Exception as exc:
         ok, error = False, f"{type(exc).__name__}: {exc}"
-    return GradeRun(student, ok, time.perf_counter() - start, error.strip()[:500])
+    return GradeRun(job.student, ok, time.perf_counter() - start, error.strip()[:500])
 
 
 _API = {}
@@ -135,7 +150,7 @@ def _progress(done: int, total: int, started: float, last: GradeRun, stream) -> 
 
 
 def autograde(assignment: str, students: list[str] | None = None, jobs: int | None = None,
-              executor=None, stream=sys.stderr, force: bool = False) -> list[GradeRun]:
+              executor=None, stream=sys.stderr, force: bool = False, policy: str = "zero") -> list[GradeRun]:
     """Grade ``students`` (default: every submission) and return one ``GradeRun`` each.
 
     Without ``force``, submissions graded before and unchanged since are skipped (reported as skipped).
@@ -155,11 +170,16 @@ def autograde(assignment: str, students: list[str] | None = None, jobs: int | No
         stream.write(f"{len(runs)} submission(s) unchanged since last graded: skipped (use --force to regrade)\n")
     if not todo:
         return sorted(runs, key=lambda r: r.student)
+    if policy not in evidence.POLICIES:
+        raise course.CourseError(f"unknown autodiff policy {policy!r}; use one of {', '.join(evidence.POLICIES)}")
     course.api()  # creates the gradebook once, before workers race to do it
+    secret = secrets.token_hex(16)
+    stream.write(f"running the solution of {assignment} at this batch's secret points...\n")
+    solution = evidence.solution_evidence(assignment, secret)
     pool = executor or LocalPool(jobs or os.cpu_count() or 1)
     started = time.perf_counter()
     graded: list[GradeRun] = []
-    for run in pool.map_unordered(grade_one, [(assignment, s) for s in todo]):
+    for run in pool.map_unordered(grade_one, [Job(assignment, s, secret, solution, policy) for s in todo]):
         graded.append(run)
         _progress(len(graded), len(todo), started, run, stream)
     return sorted(runs + graded, key=lambda r: r.student)

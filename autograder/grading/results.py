@@ -79,6 +79,26 @@ def diagnoses(autograded_notebook: Path) -> dict[str, str]:
     return found
 
 
+def trusted_diagnoses(path: Path, from_outputs: dict[str, str]) -> dict[str, str]:
+    """Diagnoses decided by the trusted grader; a timeout or crash seen in the outputs explains a missing check."""
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for gid, v in table.items():
+        text = v.get("diagnosis", "")
+        seen = from_outputs.get(gid, "")
+        if text.startswith("the tests stopped") and seen:
+            text = seen
+        elif "not answered yet" in text:
+            text = "not answered"
+        if v.get("flags"):
+            text = "; ".join([text] + [f"flagged: {f}" for f in v["flags"]]) if text else "flagged: " + "; ".join(v["flags"])
+        out[gid] = text
+    return out
+
+
 def collect(gradebook, assignment: str, student: str, autograded_dir: Path) -> SubmissionResult:
     """Scores for one student from the gradebook, with diagnoses for the graded cells that lost points."""
     result = SubmissionResult(student, assignment)
@@ -89,10 +109,14 @@ def collect(gradebook, assignment: str, student: str, autograded_dir: Path) -> S
         return result
     why = {}
     for nb in submission.notebooks:
-        why.update(diagnoses(autograded_dir / student / assignment / f"{nb.name}.ipynb"))
+        folder = autograded_dir / student / assignment
+        why.update(diagnoses(folder / f"{nb.name}.ipynb"))
+        why.update(trusted_diagnoses(folder / ".verdicts.json", why))
         for grade in sorted(nb.grades, key=lambda g: g.cell.notebook.name + g.name):
             score = grade.score
-            text = why.get(grade.name, "") if (score or 0) < grade.max_score else ""
+            text = why.get(grade.name, "")
+            if (score or 0) >= grade.max_score and "flagged:" not in text:
+                text = ""
             if score is None:
                 text = text or "needs manual grading"
             result.questions.append(QuestionResult(grade.name, score, grade.max_score, text))
