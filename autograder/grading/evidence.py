@@ -84,8 +84,6 @@ def _values_match(got, want, rtol, atol) -> tuple[bool, str]:
         if not isinstance(got, np.ndarray):
             return False, "your answer is not numeric"
         ok, _, reason = compare(got, want, rtol, atol)
-        if not ok and reason is None and got.shape == want.shape:
-            reason = diagnosis.value_mistake([got.astype(np.float64)], [want.astype(np.float64)])
         return ok, reason or ""
     return got == want, ""
 
@@ -122,11 +120,16 @@ def judge(student: list[dict], solution: list[dict], policy: str = "zero") -> Ve
             return Verdict(False, f"{title}: malformed evidence", flags)
         if len(values) != len(wanted):
             return Verdict(False, fallback or f"{title}: your function did not answer at every point", flags)
-        for value, target in zip(values, wanted):
-            ok, reason = _values_match(value, target, want.get("rtol"), float(want.get("atol") or 0.0))
-            if not ok:
-                trusted = f"{title}: {reason}" if reason else f"{title}: wrong at the grading points"
-                return Verdict(False, fallback or trusted, flags)
+        checks = [_values_match(v, t, want.get("rtol"), float(want.get("atol") or 0.0)) for v, t in zip(values, wanted)]
+        if not all(ok for ok, _ in checks):
+            reason = next(r for ok, r in checks if not ok)
+            numeric = all(isinstance(v, np.ndarray) and isinstance(t, np.ndarray) and v.shape == t.shape
+                          for v, t in zip(values, wanted))
+            if numeric and len(values) > 1:
+                reason = diagnosis.value_mistake([v.astype(np.float64) for v in values],
+                                                 [t.astype(np.float64) for t in wanted]) or reason
+            trusted = f"{title}: {reason}" if reason else f"{title}: wrong at the grading points"
+            return Verdict(False, fallback or trusted, flags)
     if len(student) > len(solution):
         return Verdict(False, "more checks ran than the test has (test cells were altered?)", flags)
     return Verdict(True, "", flags)
