@@ -361,31 +361,22 @@ def derivative(df: Callable, f: Callable, domain=None, *, points: int = DEFAULT_
                 name=name or f"of {_label(f, 'f')}")
 
 
-def gradient(grad_f: Callable, f: Callable, shapes, domain=None, *, argnums: int = 0,
-             points: int = DEFAULT_POINTS, seed=None, rtol: float | None = None, atol: float = 0.0,
-             mistakes=None, name: str | None = None) -> CheckResult:
-    """Check ``grad_f(*args)`` against ``jax.grad(f, argnums)(*args)``; ``shapes`` gives each argument's shape."""
-    return _run("gradient", grad_f, _grad_ref(f, argnums, jax.grad), shapes=shapes, domain=domain,
-                points=points, seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
-                name=name or f"of {_label(f, 'f')}")
+def _autodiff_check(kind: str, transform: Callable, reference: str, doc: str) -> Callable:
+    def check_against_jax(answer: Callable, f: Callable, shapes, domain=None, *, argnums: int = 0,
+                          points: int = DEFAULT_POINTS, seed=None, rtol: float | None = None, atol: float = 0.0,
+                          mistakes=None, name: str | None = None) -> CheckResult:
+        return _run(kind, answer, _grad_ref(f, argnums, transform), shapes=shapes, domain=domain,
+                    points=points, seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
+                    name=name or f"of {_label(f, 'f')}")
+
+    check_against_jax.__name__ = check_against_jax.__qualname__ = kind.lower()
+    check_against_jax.__doc__ = f"Check ``answer(*args)`` against ``{reference}(*args)``{doc}."
+    return check_against_jax
 
 
-def jacobian(jac_f: Callable, f: Callable, shapes, domain=None, *, argnums: int = 0,
-             points: int = DEFAULT_POINTS, seed=None, rtol: float | None = None, atol: float = 0.0,
-             mistakes=None, name: str | None = None) -> CheckResult:
-    """Check ``jac_f(*args)`` against ``jax.jacobian(f, argnums)(*args)`` (output shape + input shape)."""
-    return _run("Jacobian", jac_f, _grad_ref(f, argnums, jax.jacobian), shapes=shapes, domain=domain,
-                points=points, seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
-                name=name or f"of {_label(f, 'f')}")
-
-
-def hessian(hess_f: Callable, f: Callable, shapes, domain=None, *, argnums: int = 0,
-            points: int = DEFAULT_POINTS, seed=None, rtol: float | None = None, atol: float = 0.0,
-            mistakes=None, name: str | None = None) -> CheckResult:
-    """Check ``hess_f(*args)`` against ``jax.hessian(f, argnums)(*args)``."""
-    return _run("Hessian", hess_f, _grad_ref(f, argnums, jax.hessian), shapes=shapes, domain=domain,
-                points=points, seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
-                name=name or f"of {_label(f, 'f')}")
+gradient = _autodiff_check("gradient", jax.grad, "jax.grad(f, argnums)", "; ``shapes`` gives each argument's shape")
+jacobian = _autodiff_check("Jacobian", jax.jacobian, "jax.jacobian(f, argnums)", " (output shape + input shape)")
+hessian = _autodiff_check("Hessian", jax.hessian, "jax.hessian(f, argnums)", "")
 
 
 def values(fn: Callable, reference: Callable, shapes=None, domain=None, *, points: int = DEFAULT_POINTS,
