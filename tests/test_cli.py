@@ -39,3 +39,40 @@ def test_autograde_with_no_submissions(tmp_path):
     r = subprocess.run([sys.executable, "-m", "autograder", "autograde", "ch01_univariate"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120, env={**os.environ, "AUTOGRADER_DATA": str(tmp_path)})
     assert r.returncode == 2 and "no submissions of ch01_univariate" in r.stderr
+
+
+def test_collect_from_a_missing_folder(tmp_path):
+    r = run("collect", "ch01_univariate", str(tmp_path / "nowhere"))
+    assert r.returncode == 2 and "no such folder" in r.stderr
+
+
+def test_collect_from_an_empty_folder(tmp_path):
+    r = run("collect", "ch01_univariate", str(tmp_path))
+    assert r.returncode == 2 and "no submissions found" in r.stderr
+
+
+def test_collect_pattern_without_a_student_group(tmp_path):
+    (tmp_path / "a.ipynb").write_text("{}")
+    r = run("collect", "ch01_univariate", str(tmp_path), "--pattern", "(.*)")
+    assert r.returncode == 2 and "(?P<student>" in r.stderr
+
+
+@pytest.mark.parametrize("verb", ["feedback", "report"])
+def test_feedback_and_report_name_unknown_assignments(verb):
+    r = run(verb, "nope")
+    assert r.returncode == 2 and "unknown assignment 'nope'" in r.stderr
+
+
+def test_jobs_must_be_positive():
+    r = run("autograde", "ch01_univariate", "--jobs", "0")
+    assert r.returncode != 0 and "--jobs must be at least 1" in r.stderr
+
+
+def test_unknown_student(tmp_path):
+    import os
+    sub = tmp_path / "submitted" / "alice" / "ch01_univariate"
+    sub.mkdir(parents=True)
+    r = subprocess.run([sys.executable, "-m", "autograder", "autograde", "ch01_univariate", "--student", "bob"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "AUTOGRADER_DATA": str(tmp_path)})
+    assert r.returncode == 2 and "no submission of ch01_univariate for: bob" in r.stderr
