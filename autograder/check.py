@@ -14,6 +14,7 @@ Conventions (DESIGN.md): float64, exact shape match, all values finite, and a pa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import os
@@ -281,7 +282,8 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
 
 def _verdict(kind, title, student, cases, names, rtol, atol, autodiff, mistakes, samplers) -> CheckResult:
     outcomes = []
-    with integrity.watch_autodiff() as traces:
+    watch = contextlib.nullcontext([]) if autodiff else integrity.watch_autodiff()  # allowed: nothing to watch
+    with watch as traces:
         try:
             for args, expected in cases:
                 got = _as_array(_call(student, args, "your function"), "your function")

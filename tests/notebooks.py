@@ -50,5 +50,5 @@ def outputs_text(nb) -> str:
     parts = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            parts.append(out.get("text", "") if "text" in out else json.dumps(out.get("data", {}).get("text/plain", "")))
+            parts.append(out.get("text", "") if "text" in out else json.dumps(out.get("data", {}).get("text/plain", ""), ensure_ascii=False))
     return "\n".join(parts)
