@@ -24,7 +24,7 @@ c.Exchange.root = os.path.join(data, "exchange")
 
 # Grading: a deleted test cell is put back and run; a lost cell costs its points, never a crash.
 c.OverwriteCells.add_missing_cells = True
-c.Execute.timeout = 20              # seconds per cell; a runaway cell scores 0 instead of stalling the batch
+c.Execute.timeout = 60              # seconds per cell; a runaway cell scores 0 instead of stalling the batch
 c.Execute.interrupt_on_timeout = True
 # JAX may warn on stderr; nbgrader scores any stderr output 0. Drop warning lines, keep real errors.
 c.IgnorePattern.enabled = True

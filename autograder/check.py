@@ -319,6 +319,7 @@ def _judge(title, student, cases, names, rtol, atol, autodiff, mistakes, sampler
     if not found:
         found = _diagnose_values(outcomes, failed)
     for label, wrong in (mistakes or {}).items():
+        wrong = _jit_or_eager(wrong)
         try:
             if all(_compare(o[2], np.asarray(wrong(*o[0]), dtype=np.float64), 1e-6, 0)[0] for o in outcomes):
                 found.insert(0, f"your answer equals {label}")
