@@ -14,7 +14,7 @@ def _pins(lines):
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
+    wanted = _pins(project["dependencies"] + [d for g in ("dev", "site") for d in project["optional-dependencies"][g]])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert _pins(pip) == wanted
@@ -23,6 +23,6 @@ def test_environment_yml_matches_pyproject():
 
 def test_lock_file_agrees_with_the_direct_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
+    wanted = _pins(project["dependencies"] + [d for g in ("dev", "site") for d in project["optional-dependencies"][g]])
     lock = _pins((ROOT / "requirements.lock").read_text().splitlines())
     assert {k: lock.get(k) for k in wanted} == wanted

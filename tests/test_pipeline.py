@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from autograder.grading import autograde, classreport, collect, course, demo, feedback, pipeline, release, report
-from notebooks import ROOT, load
+from notebooks import ROOT, load, release_lock
 
 A = "ch01_univariate"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
@@ -23,9 +23,10 @@ def graded(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AUTOGRADER_DATA", str(data))
-        release.release(A)
-        chosen = [s for s in demo.load(A) if s.student in ("s01_solution", "s03_quotient_sign", "s09_blank")]
-        demo.build(A, chosen)
+        with release_lock():
+            release.release(A)
+            chosen = [s for s in demo.load(A) if s.student in ("s01_solution", "s03_quotient_sign", "s09_blank")]
+            demo.build(A, chosen)
         downloads = tmp_path_factory.mktemp("downloads")
         for s in chosen:  # as an LMS download: <student>_<anything>.ipynb
             shutil.copy(data / "submitted" / s.student / A / f"{A}.ipynb", downloads / f"{s.student}_123_{A}.ipynb")

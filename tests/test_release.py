@@ -7,17 +7,18 @@ import subprocess
 import pytest
 
 from autograder.grading import course, release
-from notebooks import ROOT, load, sources
+from notebooks import ROOT, load, release_lock, sources
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("release")
 def test_regenerating_leaves_no_diff(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOGRADER_DATA", str(tmp_path))
-    before = {p: p.read_bytes() for p in (ROOT / "exercises").rglob("*") if p.is_file()}
-    for name in course.assignments():
-        release.release(name)
-    after = {p: p.read_bytes() for p in (ROOT / "exercises").rglob("*") if p.is_file()}
+    with release_lock():
+        before = {p: p.read_bytes() for p in (ROOT / "exercises").rglob("*") if p.is_file()}
+        for name in course.assignments():
+            release.release(name)
+        after = {p: p.read_bytes() for p in (ROOT / "exercises").rglob("*") if p.is_file()}
     changed = sorted(str(p.relative_to(ROOT)) for p in set(before) | set(after) if before.get(p) != after.get(p))
     assert not changed, f"release changed committed files (run `make release` and commit): {changed}"
 

@@ -1,0 +1,259 @@
+"""Sphinx configuration of the course site: `make site` builds it into site/_build/html.
+
+The site reads the notebooks where they live; nothing under site/ duplicates them in git:
+
+- lectures: course/*.ipynb, executed at build time (myst-nb, jupyter-cache in site/_build/.jupyter_cache, so an
+  unchanged notebook is not run again);
+- assignments: solutions/<name>/<name>.ipynb, transformed on a copy: every solution is folded under its question
+  ("Show solution"), and every `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` block is cut out before
+  Sphinx sees the notebook. The page offers the student version from exercises/ for download, never the source.
+
+The copies go to site/lectures/ and site/assignments/ (git-ignored) and are rewritten only when they change, so
+incremental builds stay incremental. Notebooks are globbed: a chapter appears as soon as its notebook exists.
+MathJax 3 comes from node_modules/ (`npm ci`, pinned in package.json) and is copied into the site, so math
+renders offline, from file:// too.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import nbformat
+
+SITE = Path(__file__).resolve().parent
+ROOT = SITE.parent
+MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
+GENERATED = {"lectures": SITE / "lectures", "assignments": SITE / "assignments"}
+STUDENT = GENERATED["assignments"] / "_student"     # snapshots of exercises/<name>/<name>.ipynb, the downloads
+
+# -- project --------------------------------------------------------------------------------------------------
+project = "Vector Calculus for Machine Learning"
+author = "the course authors"
+copyright = "the course authors, MIT licence"
+html_title = "Vector Calculus for ML"
+
+extensions = ["myst_nb"]
+root_doc = "index"
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "jupyter_execute", "README.md", "assignments/_student",
+                    "assignments/_student/*"]
+suppress_warnings = ["myst.header"]      # lectures may skip a heading level; that is style, not breakage
+
+# -- MyST and notebooks ---------------------------------------------------------------------------------------
+myst_enable_extensions = ["amsmath", "dollarmath", "colon_fence"]
+myst_dmath_double_inline = True          # "$$...$$" glued to a line of text is still display math
+myst_heading_anchors = 3
+nb_execution_mode = "cache"              # jupyter-cache: re-run a notebook only when its code changed
+nb_execution_excludepatterns = ["assignments/*"]   # exercises are shown, not run (tests/test_notebooks.py runs them)
+nb_execution_timeout = 180               # seconds per cell; a lecture runs in well under a minute
+nb_execution_raise_on_error = True       # a failing cell fails the build
+nb_execution_show_tb = True              # ...and the log shows the traceback
+nb_merge_streams = True                  # one output box per cell, not one per print()
+nb_kernel_rgx_aliases = {".*": "python3"}
+
+# -- HTML -----------------------------------------------------------------------------------------------------
+html_theme = "sphinx_book_theme"
+html_theme_options = {
+    "home_page_in_toc": True,
+    "show_toc_level": 2,
+    "use_download_button": True,         # .ipynb (lectures: the course notebook; exercises: the student version)
+    "use_fullscreen_button": True,
+    "use_repository_button": False,
+    "navigation_with_keys": False,
+    "navbar_persistent": [],             # sbt 1.4 + pydata 0.20 would otherwise add a second search bar on top
+}
+html_static_path = ["_static"]
+html_css_files = ["course.css"]
+html_copy_source = True
+html_sourcelink_suffix = ""              # _sources/<page>.ipynb, not .ipynb.txt
+html_last_updated_fmt = None
+
+# MathJax 3 from node_modules/, copied into <site>/_static/mathjax by _copy_mathjax below.
+mathjax_path = "mathjax/tex-mml-chtml.js"
+_MATHJAX_PARTS = ["tex-mml-chtml.js", "input", "output/chtml", "ui", "a11y", "sre", "adaptors"]
+
+# -- the notebook copies --------------------------------------------------------------------------------------
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+SOLUTION_BEGIN, SOLUTION_END = "BEGIN SOLUTION", "END SOLUTION"
+
+
+def strip_hidden_tests(source: str) -> str:
+    """Drop every hidden-test region, delimiters included (nbgrader's ClearHiddenTests rule: a line that contains
+    the delimiter opens or closes a region). An unterminated region is an error: publish nothing rather than leak."""
+    kept, hidden = [], False
+    for line in source.splitlines(keepends=True):
+        if HIDDEN_BEGIN in line:
+            if hidden:
+                raise ValueError("nested BEGIN HIDDEN TESTS")
+            hidden = True
+        elif HIDDEN_END in line:
+            if not hidden:
+                raise ValueError("END HIDDEN TESTS without BEGIN")
+            hidden = False
+        elif not hidden:
+            kept.append(line)
+    if hidden:
+        raise ValueError("BEGIN HIDDEN TESTS without END")
+    return "".join(kept).rstrip()
+
+
+def strip_solution_markers(source: str) -> str:
+    """The solution as a reader should see it: the `### BEGIN/END SOLUTION` marker lines removed."""
+    return "".join(l for l in source.splitlines(keepends=True)
+                   if SOLUTION_BEGIN not in l and SOLUTION_END not in l).rstrip()
+
+
+def _insert_after_title(nb, text: str, cell_id: str) -> None:
+    """Put a markdown note right under the notebook's first heading (a new cell after the first cell)."""
+    note = nbformat.v4.new_markdown_cell(text)
+    note.id = cell_id
+    nb.cells.insert(1 if nb.cells else 0, note)
+
+
+def lecture_copy(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    rel = Path("..", "..", "course", path.name).as_posix()
+    _insert_after_title(nb, f"{{download}}`Download this lecture as a notebook <{rel}>` "
+                            "(run it in JupyterLab; it needs the course's `autograder` package: see the "
+                            "[home page](../index.md#run-it-yourself)).", "site-download")
+    return nb
+
+
+def _tracked(path: Path) -> bool:
+    try:
+        return subprocess.run(["git", "ls-files", "--error-unmatch", str(path)], cwd=ROOT, capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def student_notebook(name: str, wait: float = 60.0) -> str | None:
+    """The text of exercises/<name>/<name>.ipynb, or None if it is not released.
+
+    `release` (nbgrader generate_assignment --force) deletes the folder and writes it again, and the test suite
+    runs it alongside the site build: a file that is committed but missing or half-written is waited for."""
+    path = ROOT / "exercises" / name / f"{name}.ipynb"
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            text = path.read_text(encoding="utf-8")
+            json.loads(text)
+            return text
+        except FileNotFoundError:
+            if not _tracked(path) or time.monotonic() > deadline:
+                return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
+def assignment_copy(path: Path, released: bool | None = None):
+    """The published form of an nbgrader source notebook: hidden tests cut, solutions folded."""
+    name = path.stem
+    if released is None:
+        released = (ROOT / "exercises" / name / f"{name}.ipynb").is_file()
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        source = strip_hidden_tests(cell.source)
+        if meta.get("solution"):
+            source = strip_solution_markers(source)
+            if cell.cell_type == "code":
+                cell.metadata["tags"] = sorted(set(cell.metadata.get("tags", [])) | {"hide-input", "solution"})
+                cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
+            else:
+                source = ("```{raw} html\n<details class=\"solution\"><summary>Show solution</summary>\n```\n\n"
+                          f"{source}\n\n```{{raw}} html\n</details>\n```")
+        cell.metadata.pop("nbgrader", None)
+        cell.source = source
+    if released:
+        where = (f"{{download}}`Download the exercise notebook <_student/{name}.ipynb>` (the student version: "
+                 "answers left for you, self-check cells included; open it in JupyterLab, see the "
+                 "[home page](../index.md#run-it-yourself)).")
+    else:
+        where = "The student version of this assignment is not released yet (`make release` writes it)."
+    _insert_after_title(nb, where + " Each solution is folded under its question: try first, then open "
+                        "*Show solution*. The hidden tests used for grading are not published.", "site-download")
+    return nb
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def generate(app=None) -> dict[str, list[Path]]:
+    """(Re)write site/lectures/*.ipynb and site/assignments/*.ipynb (and the student versions offered for
+    download, in site/assignments/_student/) from the notebooks that exist now."""
+    students = {p.stem: student_notebook(p.stem) for p in sorted((ROOT / "solutions").glob("*/*.ipynb"))
+                if p.stem == p.parent.name}
+    wanted = {
+        "lectures": {p.name: lecture_copy(p) for p in sorted((ROOT / "course").glob("*.ipynb"))},
+        "assignments": {f"{name}.ipynb": assignment_copy(ROOT / "solutions" / name / f"{name}.ipynb",
+                                                         released=text is not None)
+                        for name, text in students.items()},
+    }
+    written = {}
+    for kind, notebooks in wanted.items():
+        folder = GENERATED[kind]
+        folder.mkdir(exist_ok=True)
+        for stale in folder.glob("*.ipynb"):
+            if stale.name not in notebooks:
+                stale.unlink()
+        for name, nb in notebooks.items():
+            _write_if_changed(folder / name, nbformat.writes(nb) + "\n")
+        written[kind] = [folder / n for n in notebooks]
+    STUDENT.mkdir(exist_ok=True)
+    for stale in STUDENT.glob("*.ipynb"):
+        if students.get(stale.stem) is None:
+            stale.unlink()
+    for name, text in students.items():
+        if text is not None:
+            _write_if_changed(STUDENT / f"{name}.ipynb", text)
+    return written
+
+
+# -- build-finished: offline MathJax, downloads ---------------------------------------------------------------
+def _copy_mathjax(outdir: Path) -> None:
+    dst = outdir / "_static" / "mathjax"
+    for part in _MATHJAX_PARTS:
+        src, out = MATHJAX / part, dst / part
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, out, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, out)
+
+
+def _fix_source_downloads(outdir: Path) -> None:
+    """The theme's download button serves _sources/<page>.ipynb: make it the course notebook for a lecture and the
+    student version for an assignment (never the solution; not released yet: no download)."""
+    sources = outdir / "_sources"
+    for page in (sources / "lectures").glob("*.ipynb"):
+        shutil.copyfile(ROOT / "course" / page.name, page)
+    for page in (sources / "assignments").glob("*.ipynb"):
+        student = STUDENT / page.name
+        if student.is_file():
+            shutil.copyfile(student, page)
+        else:
+            page.unlink()
+
+
+def _finish(app, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    outdir = Path(app.outdir)
+    _copy_mathjax(outdir)
+    _fix_source_downloads(outdir)
+
+
+def setup(app):
+    if not (MATHJAX / "tex-mml-chtml.js").is_file():
+        raise RuntimeError(f"{MATHJAX} is missing: run `npm ci` in the repository root (MathJax for offline math)")
+    generate()
+    app.connect("build-finished", _finish)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

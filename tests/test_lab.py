@@ -1,0 +1,204 @@
+"""The student's JupyterLab (`make lab`), driven in headless Chromium.
+
+JupyterLab starts as `make lab` starts it (JUPYTER_CONFIG_PATH=lab/: nbgrader's assignment list and Validate, no
+formgrader, no create-assignment), on 127.0.0.1 with a random free port and a token, in a throw-away copy of the
+course root holding the released chapter 1 exercise, so running cells and Validate (which saves the notebook)
+never touch the repository. The test runs every cell of the untouched exercise and expects a self-check verdict,
+presses Validate, opens the assignment list, and stops the server through its API. Needs Debian's chromium
+(`make browser`); skips, saying so, without it. Screenshots go to tests/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from notebooks import ROOT
+
+ASSIGNMENT = "ch01_univariate"
+NOTEBOOK = f"exercises/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
+SHOTS = ROOT / "tests" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-default-apps"]
+VERDICT = re.compile(r"[✔✘] [^\n]+")
+
+# Meant for the pytest-xdist worker of the tests that regenerate exercises/ (group "release"), which this test
+# copies; the grouping has no effect with pytest 9.2 + xdist 3.8, so the copy also waits out a rewrite.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, token: str, method: str = "GET") -> int:
+    request = urllib.request.Request(url, method=method, headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def _released_notebook(wait: float = 60.0) -> str:
+    """The exercise as released; `release` (run by other tests at the same time) may be rewriting it."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            text = (ROOT / NOTEBOOK).read_text(encoding="utf-8")
+            json.loads(text)
+            return text
+        except (FileNotFoundError, ValueError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A student JupyterLab on a copy of the course root; stopped (and checked to stop) after the tests."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed: `make browser` installs Debian's chromium for the browser tests")
+    pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[site]'")
+    if not (ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file():
+        pytest.skip(f"no {ASSIGNMENT} assignment")
+    psutil = pytest.importorskip("psutil")
+    home = tmp_path / "student"
+    (home / NOTEBOOK).parent.mkdir(parents=True)
+    (home / NOTEBOOK).write_text(_released_notebook(), encoding="utf-8")
+    shutil.copy2(ROOT / "nbgrader_config.py", home / "nbgrader_config.py")  # its data dir becomes <home>/var
+    (home / "var" / "exchange").mkdir(parents=True)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ,
+           "JUPYTER_CONFIG_PATH": str(ROOT / "lab"),           # what `make lab` sets: the student-side config
+           "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),       # nothing from this machine's user config
+           "JUPYTER_DATA_DIR": str(home / ".local"),
+           "JUPYTER_RUNTIME_DIR": str(home / ".runtime"),
+           "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+    for var in ("JUPYTER_PLATFORM_DIRS", "AUTOGRADER_DATA", "AUTOGRADER_DB_URL"):
+        env.pop(var, None)
+    log = open(home / "lab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", "--allow-root",
+         f"--ServerApp.root_dir={home}", f"--LabApp.user_settings_dir={home / 'settings'}",
+         f"--LabApp.workspaces_dir={home / 'workspaces'}"],
+        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, "jupyter lab exited:\n" + (home / "lab.log").read_text()[-3000:]
+            try:
+                if _get(f"{url}/api/status", token) == 200:
+                    break
+            except OSError:
+                pass                                           # not listening yet
+            assert time.monotonic() < deadline, "jupyter lab did not answer within 90 s"
+            time.sleep(0.5)
+        yield {"url": url, "token": token, "home": home}
+        children = psutil.Process(server.pid).children(recursive=True)
+        assert _get(f"{url}/api/shutdown", token, method="POST") == 200
+        assert server.wait(timeout=60) == 0, "jupyter lab did not exit cleanly"
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"processes left behind: {[p.cmdline() for p in alive]}"
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        log.close()
+
+
+def _menu(page, menu: str, command: str) -> None:
+    page.click(f".lm-MenuBar-item:has-text('{menu}')")
+    page.click(f".lm-Menu-item[data-command='{command}']")
+
+
+# JupyterLab renders only the cells near the viewport: scroll to the top (set-up cell, Q1 and its self-check) and
+# look for a verdict line in the outputs there.
+FIRST_VERDICT = """() => {
+    document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer')?.scrollTo(0, 0);
+    const out = [...document.querySelectorAll('.jp-OutputArea-output')].find(o => /[✔✘] /.test(o.textContent));
+    return out ? out.textContent : null }"""
+
+
+def test_student_runs_the_exercise_validates_and_sees_the_assignment_list(lab):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1400})
+        external, errors = [], []
+        local = (lab["url"], lab["url"].replace("http", "ws"), "data:", "blob:")
+        ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith(local)
+                  else (external.append(route.request.url), route.abort()))
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.set_default_timeout(90_000)
+        try:
+            # 1. open the exercise; the kernel is up when the toolbar names it
+            page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}?token={lab['token']}")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+            page.wait_for_selector(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName:has-text('Python 3')")
+
+            # 2. Run > Run All Cells: the untouched exercise stops at Q1's self-check with a one-line verdict
+            _menu(page, "Run", "runmenu:run-all")
+            deadline = time.monotonic() + 180
+            while not (verdict := page.evaluate(FIRST_VERDICT)):
+                assert time.monotonic() < deadline, "no self-check verdict within 180 s of Run All"
+                page.wait_for_timeout(500)
+            line = VERDICT.search(verdict).group(0)
+            assert line.startswith("✘") and "not answered yet" in line, line
+            page.wait_for_timeout(500)
+            page.evaluate(FIRST_VERDICT)
+            assert "x64: True" in page.inner_text(".jp-NotebookPanel"), \
+                "the set-up cell did not run (check.environment() prints the JAX set-up)"
+            page.screenshot(path=str(SHOTS / "lab_run_all.png"))
+
+            # 3. nbgrader's Validate button (in the notebook toolbar) runs nbgrader validate on the saved notebook
+            button = page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='runAll']:has-text('Validate')")
+            assert button.count() == 1, "nbgrader's Validate button is missing from the notebook toolbar"
+            button.click()
+            dialog = page.wait_for_selector(".jp-Dialog:has-text('Validation Results')", timeout=180_000)
+            text = dialog.inner_text()
+            assert "The following cell failed" in text and "✘" in text and "not answered yet" in text, text[:2000]
+            page.screenshot(path=str(SHOTS / "lab_validate.png"))
+            page.click(".jp-Dialog .jp-mod-accept")
+            page.wait_for_selector(".jp-Dialog", state="detached")
+
+            # 4. the Nbgrader menu offers the assignment list, and nothing of the instructor's side
+            page.click(".lm-MenuBar-item:has-text('Nbgrader')")
+            items = page.evaluate("""() => [...document.querySelectorAll('.lm-Menu-item')]
+                .filter(e => getComputedStyle(e).display !== 'none').map(e => e.getAttribute('data-command'))""")
+            assert "nbgrader:open-assignment-list" in items, items
+            assert not [c for c in items if c and ("formgrader" in c or "create-assignment" in c)], items
+            page.click(".lm-Menu-item[data-command='nbgrader:open-assignment-list']")
+            panel = page.wait_for_selector("#nbgrader-assignment-list:has-text('Released assignments')")
+            assert "Downloaded assignments" in panel.inner_text() and "Submitted assignments" in panel.inner_text()
+            page.screenshot(path=str(SHOTS / "lab_assignment_list.png"))
+        except Exception:
+            page.screenshot(path=str(SHOTS / "lab_failure.png"))
+            raise
+        finally:
+            browser.close()
+    assert _get(f"{lab['url']}/formgrader", lab["token"]) == 404, "the formgrader is served to students"
+    assert external == [], f"requests off this machine: {external}"
+    assert errors == [], f"JavaScript errors: {errors}"
