@@ -10,7 +10,8 @@ from pathlib import Path
 EXAMPLES = {
     "release": "python -m autograder release ch01_univariate   (or --all)",
     "collect": "python -m autograder collect ch01_univariate ~/Downloads/submissions [--force]",
-    "autograde": "python -m autograder autograde ch01_univariate --jobs 2 [--student alice] [--force]",
+    "autograde": "python -m autograder autograde ch01_univariate --jobs 2 [--student alice] [--force] "
+                 "[--autodiff flag] [--memory 4G]",
     "feedback": "python -m autograder feedback ch01_univariate [--student alice]",
     "report": "python -m autograder report ch01_univariate",
     "export": "python -m autograder export [--to grades.csv] [--canvas canvas.csv]",
@@ -43,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--jobs", type=int, default=CORES, help=f"submissions graded at once (default: cores = {CORES})")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
     a.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
+    a.add_argument("--autodiff", choices=("zero", "flag"), default="zero",
+                   help="a hand derivation that calls JAX autodiff: zero the question (default) or only flag it "
+                        "for review")
+    a.add_argument("--memory", default=None, metavar="SIZE",
+                   help="memory per submission's kernel, e.g. 2G (default) or 512M")
+    a.add_argument("--notebook-timeout", type=int, default=None, metavar="SECONDS",
+                   help="wall time per submission's notebook (default 300); the per-cell limit is "
+                        "Execute.timeout in nbgrader_config.py")
     f = verb("feedback", "Write an HTML feedback page per student: score and diagnosis per question, never the "
              "hidden tests or the points they used.")
     f.add_argument("assignment")
@@ -78,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.verb == "collect":
             pipeline.collect(args.assignment, args.source, args.force, args.pattern)
         elif args.verb == "autograde":
-            pipeline.autograde(args.assignment, args.student, args.jobs, args.force)
+            pipeline.autograde(args.assignment, args.student, args.jobs, args.force, args.autodiff,
+                               args.memory, args.notebook_timeout)
         elif args.verb == "feedback":
             pipeline.feedback(args.assignment, args.student, args.force)
         elif args.verb == "report":

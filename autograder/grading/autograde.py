@@ -6,6 +6,11 @@ once per submission; every submission still executes in its own fresh kernel pro
 timeout, so one submission's crash or runaway cannot take the batch down. A submission is regraded only when its
 files changed since it was last graded (a hash kept next to the autograded copy) unless ``force`` is set.
 The pool sits behind a one-method interface: anything with ``map_unordered(fn, items)`` can replace ``LocalPool``.
+
+Containment (issue 7): each kernel runs in the sandbox of autograder.sandbox with the batch's ``Limits``, through
+autograder.grading.contained in place of nbgrader's ``Execute``; what the machine allows is probed once per batch
+and written to the log. Before nbgrader sees a submission, autograder.grading.intake stages a repaired copy (or
+refuses it with a reason: it then scores 0 with that reason, and the batch goes on).
 """
 
 from __future__ import annotations
@@ -15,14 +20,17 @@ import json
 import multiprocessing
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import course, evidence
+from .. import sandbox
+from . import course, evidence, intake
 
 
 @dataclass
@@ -100,14 +108,25 @@ class Job:
     secret: str                        # per batch; reaches only the kernels, through their environment
     solution: dict                     # the solution's evidence at the secret points
     policy: str = "zero"               # autodiff in a hand derivation: "zero" or "flag"
+    plan: sandbox.Plan | None = None   # what containment this machine allows (probed once per batch)
+    limits: sandbox.Limits | None = None
+    workdir: str = ""                  # the batch's private folder: kernelspec, staging; removed after the batch
 
 
 def grade_one(job: Job) -> GradeRun:
-    """Worker: nbgrader executes the submission in a fresh kernel that gets the secret; then the trusted verdict
-    from its evidence is written to the gradebook (runs in a worker process, never in the kernel)."""
+    """Worker: stage the submission, let nbgrader execute it in a fresh sandboxed kernel that gets the secret, then
+    write the trusted verdict from its evidence to the gradebook (in the worker process, never in the kernel).
+    Whatever happens, the gradebook ends with a score for every graded cell and the verdict file with a reason."""
     start = time.perf_counter()
+    staged = None
     try:
         stamp = fingerprint(job.assignment, job.student)
+        _prepare_worker(job)
+        staged = intake.stage(job.assignment, job.student, _stage_root())
+        if staged.problem:
+            evidence.record_failure(job.assignment, job.student, staged.problem, staged.notes)
+            _manifest(job.assignment, job.student).write_text(json.dumps({"fingerprint": stamp}))
+            return GradeRun(job.student, False, time.perf_counter() - start, staged.problem[:500])
         os.environ["AUTOGRADER_SECRET"] = job.secret
         try:
             result = _api().autograde(job.assignment, job.student, force=True, create=True)
@@ -118,22 +137,91 @@ def grade_one(job: Job) -> GradeRun:
             error = (result.get("log") or "").strip().splitlines()[-1:] or ["nbgrader failed"]
             error = error[0]
         if ok:
-            evidence.score_submission(job.assignment, job.student, job.solution, job.policy)
+            _scrub(job.assignment, job.student, job.secret)
+            evidence.score_submission(job.assignment, job.student, job.solution, job.policy, staged.notes)
             _manifest(job.assignment, job.student).write_text(json.dumps({"fingerprint": stamp}))
+        else:
+            evidence.record_failure(job.assignment, job.student, f"grading failed: {error.strip()[:300]}",
+                                    staged.notes)
     except Exception as exc:
         ok, error = False, f"{type(exc).__name__}: {exc}"
+        try:
+            evidence.record_failure(job.assignment, job.student, f"grading failed: {error[:300]}",
+                                    staged.notes if staged else [])
+        except Exception:
+            pass
+    finally:
+        if staged is not None and staged.folder is not None:
+            shutil.rmtree(staged.folder.parent, ignore_errors=True)
     return GradeRun(job.student, ok, time.perf_counter() - start, error.strip()[:500])
 
 
+def _scrub(assignment: str, student: str, secret: str) -> None:
+    """Student code can print the secret (it is in the kernel's memory): keep it out of every file we write."""
+    folder = course.data_dir() / "autograded" / student / assignment
+    for path in [folder / f"{assignment}.ipynb", folder / ".run.json"]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            continue
+        if secret in text:  # nbgrader leaves its graded copy read-only: replace the file rather than write to it
+            tmp = path.with_name(path.name + ".scrub")
+            tmp.write_text(text.replace(secret, "[secret]"), encoding="utf-8")
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+            os.replace(tmp, path)
+
+
 _API = {}
+_WORKER: dict = {}
+
+
+def _stage_root() -> Path:
+    """This worker's private staging folder: nbgrader's ``submitted_directory`` for the worker's API."""
+    return _WORKER["stage"]
+
+
+def _prepare_worker(job: Job) -> None:
+    """Point this worker at the batch's sandbox kernelspec (only our workers look there) and staging folder, and
+    hand the executor the batch's limits."""
+    from . import contained
+
+    workdir = Path(job.workdir or tempfile.mkdtemp(prefix="vc4ml-batch-"))
+    if _WORKER.get("workdir") != workdir:
+        if not (workdir / "kernels").exists():
+            sandbox.install_kernelspec(workdir)
+        paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p and p != _WORKER.get("path")]
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(workdir)] + paths)
+        _WORKER.update(workdir=workdir, path=str(workdir), stage=workdir / f"stage-{os.getpid()}")
+        _WORKER["stage"].mkdir(exist_ok=True)
+    contained.STATE.update(plan=job.plan, limits=job.limits or sandbox.Limits())
 
 
 def _api():
-    """One nbgrader API per worker process and data folder (the import and set-up are paid once)."""
-    key = str(course.data_dir())
+    """One nbgrader API per worker process, data folder and batch (the import and set-up are paid once). It reads
+    submissions from the worker's staging folder and executes them with the contained executor."""
+    key = f"{course.data_dir()}|{_stage_root()}"
     if key not in _API:
-        _API[key] = course.api()
+        from nbconvert.preprocessors import ClearMetadataPreprocessor
+        from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
+                                            SaveAutoGrades)
+
+        from .contained import ContainedExecute
+
+        config = course.load_config()
+        config.CourseDirectory.submitted_directory = str(_stage_root())
+        config.Autograde.autograde_preprocessors = [ContainedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                                    LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                                    CheckCellMetadata]
+        _API[key] = course.api(config=config)
     return _API[key]
+
+
+def default_limits(**overrides) -> sandbox.Limits:
+    """The batch's limits: nbgrader_config.py's ``Execute.timeout`` per cell, the rest from ``sandbox.Limits``."""
+    timeout = course.load_config().Execute.get("timeout", 20) or 20
+    values = {"cell_timeout": int(timeout)}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return sandbox.Limits(**values)
 
 
 def _progress(done: int, total: int, started: float, last: GradeRun, stream) -> None:
@@ -150,10 +238,12 @@ def _progress(done: int, total: int, started: float, last: GradeRun, stream) -> 
 
 
 def autograde(assignment: str, students: list[str] | None = None, jobs: int | None = None,
-              executor=None, stream=sys.stderr, force: bool = False, policy: str = "zero") -> list[GradeRun]:
+              executor=None, stream=sys.stderr, force: bool = False, policy: str = "zero",
+              limits: sandbox.Limits | None = None) -> list[GradeRun]:
     """Grade ``students`` (default: every submission) and return one ``GradeRun`` each.
 
     Without ``force``, submissions graded before and unchanged since are skipped (reported as skipped).
+    ``limits`` default to :func:`default_limits`.
     """
     course.require_assignment(assignment)
     everyone = submissions(assignment)
@@ -173,16 +263,38 @@ def autograde(assignment: str, students: list[str] | None = None, jobs: int | No
     if policy not in evidence.POLICIES:
         raise course.CourseError(f"unknown autodiff policy {policy!r}; use one of {', '.join(evidence.POLICIES)}")
     course.api()  # creates the gradebook once, before workers race to do it
+    limits = limits or default_limits()
+    plan = sandbox.probe(limits)
+    _log_plan(plan, limits, stream)
     secret = secrets.token_hex(16)
     stream.write(f"running the solution of {assignment} at this batch's secret points...\n")
     solution = evidence.solution_evidence(assignment, secret)
     pool = executor or LocalPool(jobs or os.cpu_count() or 1)
     started = time.perf_counter()
     graded: list[GradeRun] = []
-    for run in pool.map_unordered(grade_one, [Job(assignment, s, secret, solution, policy) for s in todo]):
-        graded.append(run)
-        _progress(len(graded), len(todo), started, run, stream)
+    workdir = Path(tempfile.mkdtemp(prefix="vc4ml-batch-"))
+    try:
+        sandbox.install_kernelspec(workdir)
+        batch = [Job(assignment, s, secret, solution, policy, plan, limits, str(workdir)) for s in todo]
+        for run in pool.map_unordered(grade_one, batch):
+            graded.append(run)
+            _progress(len(graded), len(todo), started, run, stream)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     return sorted(runs + graded, key=lambda r: r.student)
+
+
+def _log_plan(plan: sandbox.Plan, limits: sandbox.Limits, stream) -> None:
+    """Say what containment applies, and loudly what does not, on the console and in <data>/logs/sandbox.log."""
+    text = f"limits: {limits.describe()}\n{plan.report()}\n"
+    if plan.missing:
+        stream.write(text)
+    else:
+        stream.write(f"sandbox: all limits apply ({limits.describe()})\n")
+    logs = course.data_dir() / "logs"
+    logs.mkdir(exist_ok=True)
+    with (logs / "sandbox.log").open("a", encoding="utf-8") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}")
 
 
 def autograded_dir() -> Path:

@@ -50,12 +50,12 @@ def load_config():
     return PyFileConfigLoader("nbgrader_config.py", path=str(root())).load_config()
 
 
-def api(log_level: int = logging.WARNING):
-    """An ``NbGraderAPI`` for this course, quiet unless asked."""
+def api(log_level: int = logging.WARNING, config=None):
+    """An ``NbGraderAPI`` for this course (``config``: the course's, possibly adjusted), quiet unless asked."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    config = load_config()
+    config = config or load_config()
     log = logging.getLogger("nbgrader")
     log.setLevel(log_level)
     coursedir = CourseDirectory(config=config)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import diagnosis
 from ..compare import compare
-from . import course
+from . import course, scan
 
 EVIDENCE_MIME = "application/vnd.vc4ml.evidence+json"  # the same constant as autograder.check (no jax import here)
 POLICIES = ("zero", "flag")  # autodiff in a hand derivation: zero the question, or only flag it for review
@@ -162,28 +162,133 @@ def solution_evidence(assignment: str, secret: str, timeout: int = 120) -> dict[
     return found
 
 
-def score_submission(assignment: str, student: str, solution: dict[str, list[dict]], policy: str) -> dict:
-    """Score one autograded submission from its evidence, write the gradebook, and keep the verdicts beside it."""
-    from nbgrader.api import Gradebook
+RUN_FILE = ".run.json"   # written by autograder.grading.contained: what happened to each cell
 
+
+def _run_reasons(nb: dict, run: dict, graded: set[str]) -> dict[str, str]:
+    """grade_id -> why its test could not produce evidence, from the executor's trusted record of each cell: the
+    test cell itself, or an answer cell before it (since the previous test), timed out, died or was not run."""
+    per_cell = {c.get("index"): c for c in run.get("cells", [])}
+    stopped = run.get("stopped", "")
+    out, pending = {}, ""
+    for index, cell in enumerate(nb.get("cells", [])):
+        info = per_cell.get(index)
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") if isinstance(cell, dict) else None
+        status = info.get("status") if info else None
+        is_test = gid in graded and cell.get("cell_type") == "code"
+        if status == "timeout":
+            why = ("timed out: the test ran past the time limit per cell (an infinite loop or a very slow answer?)"
+                   if is_test else f"timed out: cell {index + 1} (your code) ran past the time limit per cell")
+        elif status == "died":
+            why = f"stopped: {stopped or 'the kernel died'}"
+        elif status == "not run":
+            why = f"not run: {stopped}"
+        else:
+            why = ""
+        if is_test:
+            out[gid] = why or pending
+            pending = ""
+        elif why and not pending:
+            pending = why
+    return {k: v for k, v in out.items() if v}
+
+
+def score_submission(assignment: str, student: str, solution: dict[str, list[dict]], policy: str,
+                     notes: list[str] | tuple = ()) -> dict:
+    """Score one autograded submission from its evidence, write the gradebook, and keep the verdicts beside it.
+
+    On top of the evidence: a trusted reading of the student's cells (autograder.grading.scan) voids a submission
+    that tampers with the grader and applies the autodiff ``policy`` to what it names; the executor's record of
+    each cell explains a test that timed out, was cut off or never ran."""
     folder = course.data_dir() / "autograded" / student / assignment
     try:
         nb = json.loads((folder / f"{assignment}.ipynb").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         nb = {"cells": []}
+    try:
+        run = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        run = {}
+    source = reference_notebook(assignment)
     evidence = records(nb)
     verdicts = {gid: judge(evidence.get(gid, []), recs, policy) for gid, recs in solution.items()}
-    with Gradebook(course.load_config().CourseDirectory.db_url) as gb:
-        submission = gb.find_submission(assignment, student)
-        for nbk in submission.notebooks:
-            for grade in nbk.grades:
-                verdict = verdicts.get(grade.name)
-                if verdict is None:
-                    continue
-                grade.auto_score = grade.max_score if verdict.passed else 0.0
-                grade.needs_manual_grade = grade.manual_score is not None
-        gb.db.commit()
+    reasons = _run_reasons(nb, run, set(solution))
+    for gid, verdict in verdicts.items():
+        if not verdict.passed and reasons.get(gid) and (not evidence.get(gid) or "stopped after" in verdict.diagnosis):
+            verdict.diagnosis = reasons[gid]
+    found = scan.scan(nb, source, set(solution))
+    for gid, why in found.autodiff.items():
+        verdict = verdicts.get(gid)
+        if verdict is None:
+            continue
+        note = "; ".join(why) + " (outside the kernel: the notebook's own cells)"
+        if policy == "zero":
+            verdict.passed, verdict.diagnosis = False, note
+        elif note not in verdict.flags:
+            verdict.flags.append(note)
+    if found.tamper:
+        why = "no credit: the notebook tampers with the grader: " + "; ".join(found.tamper[:3]) + \
+            (f" (and {len(found.tamper) - 3} more)" if len(found.tamper) > 3 else "")
+        for verdict in verdicts.values():
+            verdict.passed, verdict.diagnosis = False, why
+    _write_grades(assignment, student, {gid: v.passed for gid, v in verdicts.items()})
     table = {gid: {"passed": v.passed, "diagnosis": v.diagnosis, "flags": v.flags} for gid, v in verdicts.items()}
+    dropped = [c for c in run.get("cells", []) if c.get("dropped")]
+    notes = list(notes) + [f"cell {c['index'] + 1} printed too much: {c['dropped'] / 2**20:.1f} MB of output dropped"
+                           for c in dropped]
+    table["_submission"] = {"problem": "", "notes": notes, "tamper": found.tamper, "flags": found.flags,
+                            "stopped": run.get("stopped", ""), "seconds": run.get("seconds")}
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".verdicts.json").unlink(missing_ok=True)
     (folder / ".verdicts.json").write_text(json.dumps(table, ensure_ascii=False, indent=1), encoding="utf-8")
     return table
+
+
+def reference_notebook(assignment: str) -> dict:
+    """The instructor's cells as nbgrader restores them while grading (from the gradebook, as released), in the
+    shape of a notebook: what autograder.grading.scan trusts and reads the tests from."""
+    from nbgrader.api import Gradebook
+
+    cells = []
+    with Gradebook(course.load_config().CourseDirectory.db_url) as gb:
+        nbk = gb.find_notebook(assignment, assignment)
+        graded = {c.name for c in nbk.grade_cells}
+        solution = {c.name for c in nbk.solution_cells}
+        for cell in nbk.source_cells:
+            cells.append({"cell_type": cell.cell_type, "source": cell.source or "", "metadata": {"nbgrader": {
+                "grade_id": cell.name, "locked": bool(cell.locked), "grade": cell.name in graded,
+                "solution": cell.name in solution}}})
+    return {"cells": cells}
+
+
+def _write_grades(assignment: str, student: str, passed: dict[str, bool] | None) -> None:
+    """Auto scores from the verdicts (``None``: every graded cell scores 0); manual grades are left alone."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.load_config().CourseDirectory.db_url) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            gb.update_or_create_student(student)
+            submission = gb.add_submission(assignment, student)
+        for nbk in submission.notebooks:
+            for grade in nbk.grades:
+                if passed is not None and grade.name not in passed:
+                    continue
+                ok = bool(passed and passed.get(grade.name))
+                grade.auto_score = grade.max_score if ok else 0.0
+                grade.needs_manual_grade = grade.manual_score is not None
+        gb.db.commit()
+
+
+def record_failure(assignment: str, student: str, problem: str, notes: list[str] | tuple = ()) -> None:
+    """A submission that could not be graded scores 0 on every graded cell, with ``problem`` as the reason."""
+    folder = course.data_dir() / "autograded" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.ipynb"):
+        stale.unlink()
+    (folder / RUN_FILE).unlink(missing_ok=True)
+    _write_grades(assignment, student, None)
+    table = {"_submission": {"problem": problem, "notes": list(notes), "tamper": [], "flags": []}}
+    (folder / ".verdicts.json").unlink(missing_ok=True)
+    (folder / ".verdicts.json").write_text(json.dumps(table, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -50,6 +50,9 @@ def page(res: results.SubmissionResult, question_ids: list[str]) -> str:
     answers = _answers(course.data_dir() / "autograded" / res.student / res.assignment / f"{res.assignment}.ipynb")
     code = "".join(f"<h3>{html.escape(gid)}</h3><pre>{html.escape(src)}</pre>" for gid, src in answers)
     problem = f"<p class='zero'>{html.escape(res.problem)}</p>" if res.problem else ""
+    shown = [n for n in res.notes if not n.startswith("for review:")]
+    if shown:
+        problem += "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in shown) + "</ul>"
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {html.escape(res.assignment)}"
             f"</title><style>{STYLE}</style></head><body><h1>{html.escape(res.assignment)}: feedback for "
             f"{html.escape(res.student)}</h1><p><strong>Score: {res.score:g} / {res.max_score:g}</strong></p>{problem}"

@@ -27,8 +27,16 @@ def _students(assignment: str, only: list[str] | None) -> list[str]:
     return only or everyone
 
 
-def autograde(assignment: str, students: list[str] | None, jobs: int, force: bool) -> list:
-    runs = grading.autograde(assignment, students, jobs, force=force)
+def autograde(assignment: str, students: list[str] | None, jobs: int, force: bool, autodiff: str = "zero",
+              memory: str | None = None, notebook_timeout: int | None = None) -> list:
+    from .. import sandbox
+
+    try:
+        size = sandbox.parse_size(memory) if memory else None
+    except ValueError:
+        raise course.CourseError(f"--memory {memory!r}: give a size such as 2G or 512M") from None
+    limits = grading.default_limits(memory=size, notebook_timeout=notebook_timeout)
+    runs = grading.autograde(assignment, students, jobs, force=force, policy=autodiff, limits=limits)
     rows = tables.class_results(assignment, [r.student for r in runs])
     print(tables.table(assignment, rows, runs))
     return rows

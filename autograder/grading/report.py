@@ -50,18 +50,19 @@ def table(assignment: str, rows: list[results.SubmissionResult], runs=None) -> s
         total = f"{r.score:g}/{r.max_score:g}" if r.questions else "-"
         lines.append(r.student.ljust(width) + cells + "   " + total.rjust(7)
                      + (f"   {r.problem}" if r.problem else ""))
-    problems = []
+    problems: dict[tuple[str, str], list[str]] = {}  # (student, diagnosis) -> the questions it explains
     for r in rows:
         by_id = {q.grade_id: q for q in r.questions}
-        blank = [s for s, g in zip(short, ids) if g in by_id and by_id[g].diagnosis == "not answered"]
-        problems += [(r.student, s, by_id[g].diagnosis) for s, g in zip(short, ids)
-                     if g in by_id and by_id[g].diagnosis and by_id[g].diagnosis != "not answered"]
-        if blank:
-            problems.append((r.student, " ".join(blank), "not answered"))
+        for s, g in zip(short, ids):
+            if g in by_id and by_id[g].diagnosis:
+                problems.setdefault((r.student, by_id[g].diagnosis), []).append(s)
+        for note in r.notes:
+            problems.setdefault((r.student, note), [])
     failed_runs = [run for run in (runs or []) if not run.ok]
     if problems or failed_runs:
         lines += ["", "Diagnoses:"]
-        lines += [f"  {student} {q}: {text}" for student, q, text in problems]
+        lines += [f"  {student}{' ' + ' '.join(qs) if qs else ''}: {text}"
+                  for (student, text), qs in problems.items()]
         lines += [f"  {run.student}: grading failed: {run.error}" for run in failed_runs]
     return "\n".join(lines)
 

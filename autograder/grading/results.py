@@ -24,6 +24,7 @@ class SubmissionResult:
     assignment: str
     questions: list[QuestionResult] = field(default_factory=list)
     problem: str = ""  # a submission-level failure: unreadable notebook, grading crashed, ...
+    notes: list[str] = field(default_factory=list)  # what the grader repaired, cut off or flagged for review
 
     @property
     def score(self) -> float:
@@ -43,9 +44,9 @@ def _cell_diagnosis(cell: dict) -> str:
                 return "not answered"
             if value.startswith("✘"):
                 return value.splitlines()[0].lstrip("✘ ")
-            if name in ("KeyboardInterrupt", "CellTimeoutError") or "Timeout" in name:
+            if name == "CellTimeoutError" or "Timeout" in name:
                 return "timed out: the code ran too long (an infinite loop?)"
-            return f"{name}: {value}".splitlines()[0][:400]
+            return (f"{name}: {value}" if value.strip() else name).splitlines()[0][:400]
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             return "wrote to stderr: " + ANSI.sub("", "".join(out.get("text", "")))[:200].strip()
     return ""
@@ -69,7 +70,7 @@ def diagnoses(autograded_notebook: Path) -> dict[str, str]:
             text = _cell_diagnosis(cell)
             if "timed out" not in text and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
                 tb = " ".join(ANSI.sub("", line) for o in cell["outputs"] for line in o.get("traceback", []))
-                if "CellTimeoutError" in tb or "KeyboardInterrupt" in tb:
+                if "CellTimeoutError" in tb:
                     text = "timed out: the code ran too long (an infinite loop?)"
             if broken and text.startswith("NameError"):
                 text = f"{text} ({broken})"
@@ -87,6 +88,8 @@ def trusted_diagnoses(path: Path, from_outputs: dict[str, str]) -> dict[str, str
         return {}
     out = {}
     for gid, v in table.items():
+        if gid.startswith("_") or not isinstance(v, dict):
+            continue
         text = v.get("diagnosis", "")
         seen = from_outputs.get(gid, "")
         if text.startswith("the tests stopped") and seen:
@@ -99,6 +102,20 @@ def trusted_diagnoses(path: Path, from_outputs: dict[str, str]) -> dict[str, str
     return out
 
 
+def submission_notes(path: Path) -> tuple[str, list[str]]:
+    """(problem, notes) recorded for the whole submission by the grader, from the verdict file."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8")).get("_submission", {})
+    except (OSError, ValueError, AttributeError):
+        return "", []
+    notes = list(info.get("notes", []))
+    if info.get("stopped"):
+        notes.append(f"execution stopped: {info['stopped']}")
+    notes += [f"tampering: {t}" for t in info.get("tamper", [])]
+    notes += [f"for review: {f}" for f in info.get("flags", [])]
+    return info.get("problem", ""), notes
+
+
 def collect(gradebook, assignment: str, student: str, autograded_dir: Path) -> SubmissionResult:
     """Scores for one student from the gradebook, with diagnoses for the graded cells that lost points."""
     result = SubmissionResult(student, assignment)
@@ -108,6 +125,7 @@ def collect(gradebook, assignment: str, student: str, autograded_dir: Path) -> S
         result.problem = "not graded"
         return result
     why = {}
+    result.problem, result.notes = submission_notes(autograded_dir / student / assignment / ".verdicts.json")
     for nb in submission.notebooks:
         folder = autograded_dir / student / assignment
         why.update(diagnoses(folder / f"{nb.name}.ipynb"))
