@@ -10,8 +10,8 @@ from pathlib import Path
 EXAMPLES = {
     "release": "python -m autograder release ch01_univariate   (or --all)",
     "collect": "python -m autograder collect ch01_univariate ~/Downloads/submissions [--force]",
-    "autograde": "python -m autograder autograde ch01_univariate --jobs 2 [--student alice] [--force] "
-                 "[--autodiff flag] [--memory 4G]",
+    "autograde": "python -m autograder autograde ch01_univariate [ch02_gradients ...|--all] --jobs 2 "
+                 "[--student alice] [--force] [--autodiff flag] [--memory 4G]",
     "feedback": "python -m autograder feedback ch01_univariate [--student alice]",
     "report": "python -m autograder report ch01_univariate",
     "export": "python -m autograder export [--to grades.csv] [--canvas canvas.csv]",
@@ -39,8 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="replace submissions collected before")
     c.add_argument("--pattern", help="regex on flat file names with a (?P<student>...) group")
     a = verb("autograde", "Autograde submissions with nbgrader, several at once with a progress bar, and print the "
-             "score table. Unchanged submissions graded before are skipped unless --force.")
-    a.add_argument("assignment")
+             "score table. Unchanged submissions graded before are skipped unless --force. Several assignments "
+             "(or --all) are graded in one batch.")
+    a.add_argument("assignment", nargs="*")
+    a.add_argument("--all", action="store_true", help="every assignment with submissions")
     a.add_argument("--jobs", type=int, default=CORES, help=f"submissions graded at once (default: cores = {CORES})")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
     a.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
@@ -74,6 +76,21 @@ def _positive_jobs(args) -> None:
         raise SystemExit("autograder: error: --jobs must be at least 1")
 
 
+def _assignments(args, course) -> list[str]:
+    if args.all and args.assignment:
+        raise course.CourseError("name assignments or pass --all, not both")
+    if not args.all:
+        if not args.assignment:
+            raise course.CourseError("name an assignment or pass --all")
+        return list(dict.fromkeys(args.assignment))
+    from autograder.grading import autograde
+
+    found = [name for name in course.assignments() if autograde.submissions(name)]
+    if not found:
+        raise course.CourseError(f"no submissions in {course.data_dir() / 'submitted'}")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _positive_jobs(args)
@@ -87,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.verb == "collect":
             pipeline.collect(args.assignment, args.source, args.force, args.pattern)
         elif args.verb == "autograde":
-            pipeline.autograde(args.assignment, args.student, args.jobs, args.force, args.autodiff,
+            pipeline.autograde(_assignments(args, course), args.student, args.jobs, args.force, args.autodiff,
                                args.memory, args.notebook_timeout)
         elif args.verb == "feedback":
             pipeline.feedback(args.assignment, args.student, args.force)

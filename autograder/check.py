@@ -39,7 +39,10 @@ DEFAULT_POINTS = 5
 # draw their points from it, record the student's values as evidence in the cell's output, and never raise; a
 # trusted step outside the kernel compares that evidence with the solution's and decides the score.
 _SECRET = os.environ.pop("AUTOGRADER_SECRET", None)
-EVIDENCE_MIME = "application/vnd.vc4ml.evidence+json"
+# The grader's run of the instructor's solution also computes the reference (so it can prove the solution right)
+# and the named mistakes at the secret points; a student's kernel only records the student's values there.
+_REFERENCE = os.environ.pop("AUTOGRADER_REFERENCE", "") == "1"
+from .compare import EVIDENCE_MIME  # noqa: E402
 _CALLS = {"cell": None, "count": 0}
 
 __all__ = [
@@ -137,17 +140,24 @@ def _encode(value):
 
 
 def _record(kind: str, title: str, result: "CheckResult", args=(), got=(), error: str = "", rtol=None,
-            atol: float = 0.0, autodiff=()) -> None:
+            atol: float = 0.0, autodiff=(), inputs: str = "", mistakes: dict | None = None) -> None:
     """Show the evidence of one check as a cell output the trusted grader reads (grading mode only)."""
     if _SECRET is None:
         return
     from IPython.display import display
 
-    display({EVIDENCE_MIME: {
-        "kind": kind, "title": title, "error": error, "rtol": rtol, "atol": atol,
-        "args": [[_encode(a) for a in point] for point in args], "got": [_encode(g) for g in got],
-        "autodiff": sorted(set(autodiff)), "verdict": result.message,
-    }, "text/plain": f"[evidence for {title}]"}, raw=True)
+    record = {"kind": kind, "title": title, "error": error, "rtol": rtol, "atol": atol,
+              "args": [[_encode(a) for a in point] for point in args], "got": [_encode(g) for g in got],
+              "autodiff": sorted(set(autodiff)), "verdict": result.message, "inputs": inputs}
+    if mistakes:
+        record["mistakes"] = {label: None if values is None else [_encode(v) for v in values]
+                              for label, values in mistakes.items()}
+    display({EVIDENCE_MIME: record, "text/plain": f"[evidence for {title}]"}, raw=True)
+
+
+def _evidence_only() -> bool:
+    """A student's kernel while grading: record the answers at the secret points; the grader judges them."""
+    return _SECRET is not None and not _REFERENCE
 
 
 # ---------------------------------------------------------------- formatting
@@ -267,12 +277,17 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
         for _ in range(points):
             args = [s(rng, shp) for s, shp in zip(samplers, arg_shapes)]
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in args]
+            if _evidence_only():
+                cases.append((args, None))
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 expected = np.asarray(evaluate(*args), dtype=np.float64)
             if not np.all(np.isfinite(expected)):
                 raise ValueError(f"the reference is not finite at {_at(names, args)}: choose another domain")
             cases.append((args, expected))
+        if _evidence_only():
+            return _evidence(kind, title, student, cases, rtol, atol, autodiff, _domains(names, samplers))
         return _verdict(kind, title, student, cases, names, rtol, atol, autodiff, mistakes, samplers)
     except _Fail as fail:
         result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
@@ -280,9 +295,29 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
         return result
 
 
+def _evidence(kind, title, student, cases, rtol, atol, autodiff, inputs) -> CheckResult:
+    """Grading a student: evaluate the answer at the secret points and record it, nothing more (no reference, no
+    verdict: the grader decides outside the kernel). Compiled caches are kept: the autodiff hooks here are a
+    courtesy, and the grader's own scan of the notebook's cells is what counts."""
+    got = []
+    watch = contextlib.nullcontext([]) if autodiff else integrity.watch_autodiff(clear=False)
+    with watch as traces:
+        try:
+            for args, _ in cases:
+                got.append(_as_array(_call(student, args, "your function"), "your function"))
+        except _Fail as fail:
+            result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
+            _record(kind, title, result, [c[0] for c in cases], got, fail.message, rtol, atol,
+                    () if autodiff else traces, inputs)
+            return result
+    result = CheckResult(title, True, f"• {title}: answers recorded at {len(cases)} points for the grader")
+    _record(kind, title, result, [c[0] for c in cases], got, "", rtol, atol, () if autodiff else traces, inputs)
+    return result
+
+
 def _verdict(kind, title, student, cases, names, rtol, atol, autodiff, mistakes, samplers) -> CheckResult:
     outcomes = []
-    watch = contextlib.nullcontext([]) if autodiff else integrity.watch_autodiff()  # allowed: nothing to watch
+    watch = contextlib.nullcontext([]) if autodiff else integrity.watch_autodiff(clear=_SECRET is None)
     with watch as traces:
         try:
             for args, expected in cases:
@@ -297,8 +332,9 @@ def _verdict(kind, title, student, cases, names, rtol, atol, autodiff, mistakes,
         result = _judge(title, student, cases, names, rtol, atol, autodiff, mistakes, samplers, outcomes, traces)
     except _Fail as fail:
         result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
-    _record(kind, title, result, [c[0] for c in cases], [o[2] for o in outcomes], "", rtol, atol,
-            () if autodiff else traces)
+    if _SECRET is not None:  # the solution's run: the grader names these mistakes in students' answers
+        _record(kind, title, result, [c[0] for c in cases], [o[2] for o in outcomes], "", rtol, atol,
+                () if autodiff else traces, _domains(names, samplers), _mistake_values(mistakes, cases))
     return result
 
 
@@ -314,39 +350,29 @@ def _judge(title, student, cases, names, rtol, atol, autodiff, mistakes, sampler
         return CheckResult(title, True, f"✔ {title}: correct at {len(cases)} random points, "
                            f"{_domains(names, samplers)} "
                            f"(worst relative error {worst:.1e})", len(cases), worst)
-    args, expected, got, _, err, reason = failed[0]
-    found = [reason] if reason and np.shape(got) != expected.shape else []
-    if not found:
-        found = _diagnose_values(outcomes, failed)
+    args, expected, got, _, err, _ = failed[0]
+    named = [label for label, values in _mistake_values(mistakes, cases).items()
+             if values is not None and all(_compare(o[2], v, diagnosis.CLOSE, 0)[0] for o, v in zip(outcomes, values))]
+    rows = [(o[2], o[1], o[3], o[5]) for o in outcomes]
+    summary = diagnosis.summary(rows, named)
+    detail = "" if np.shape(got) != expected.shape else f" (relative error {err:.1e})"
+    message = (f"✘ {title}: {summary}. Inputs: {_domains(names, samplers)}{diagnosis.DETAILS}"
+               f"at {_at(names, args)} expected {_fmt(expected)} but got {_fmt(got)}{detail}")
+    return CheckResult(title, False, message, len(cases), worst, diagnosis.findings(rows, named))
+
+
+def _mistake_values(mistakes, cases) -> dict[str, list | None]:
+    """label -> the named mistake's values at every point (None if it cannot be evaluated there)."""
+    out = {}
     for label, wrong in (mistakes or {}).items():
         wrong = _jit_or_eager(wrong)
         try:
-            if all(_compare(o[2], np.asarray(wrong(*o[0]), dtype=np.float64), 1e-6, 0)[0] for o in outcomes):
-                found.insert(0, f"your answer equals {label}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[label] = [np.asarray(wrong(*args), dtype=np.float64) for args, _ in cases]
         except Exception:
-            continue
-    pattern = diagnosis.points_pattern(len(cases) - len(failed), len(cases))
-    if pattern:
-        found.append(pattern)
-    detail = "" if np.shape(got) != expected.shape else f" (relative error {err:.1e})"
-    summary = "; ".join(found) or f"wrong at {len(failed)} of {len(cases)} points"
-    message = (f"✘ {title}: {summary}. Inputs: {_domains(names, samplers)}{diagnosis.DETAILS}"
-               f"at {_at(names, args)} expected {_fmt(expected)} but got {_fmt(got)}{detail}")
-    return CheckResult(title, False, message, len(cases), worst, found)
-
-
-def _diagnose_values(outcomes, failed) -> list[str]:
-    """Name a mistake that holds at every point (or, failing that, at every wrong point)."""
-    first_reason = failed[0][5]
-    if first_reason and first_reason.startswith("your answer contains"):
-        return [first_reason]
-    for rows, prefix in ((outcomes, ""), (failed, "where it is wrong: ")):
-        if any(np.shape(o[2]) != o[1].shape or not np.all(np.isfinite(o[2])) for o in rows):
-            continue
-        name = diagnosis.value_mistake([o[2].astype(np.float64) for o in rows], [o[1] for o in rows])
-        if name:
-            return [prefix + name]
-    return []
+            out[label] = None
+    return out
 
 
 # ---------------------------------------------------------------- public checks

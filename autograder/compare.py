@@ -10,6 +10,7 @@ import numpy as np
 
 from . import diagnosis
 
+EVIDENCE_MIME = "application/vnd.vc4ml.evidence+json"  # a check's evidence in a cell's outputs, while grading
 RTOL = {2: 1e-2, 4: 1e-4, 8: 1e-8}  # by the float itemsize of the less precise array
 
 

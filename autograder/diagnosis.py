@@ -84,3 +84,40 @@ def points_pattern(n_ok: int, n_total: int) -> str | None:
     if 0 < n_ok < n_total:
         return f"right at {n_ok} of {n_total} points and wrong at the others: a case or a branch is missing"
     return None
+
+
+def summary(outcomes: list[tuple], named: list[str] = ()) -> str:
+    """One sentence for a wrong answer from ``(got, expected, passed, reason)`` at every point (some failed) and
+    the labels of the instructor's named mistakes that the answer equals at every point. Used by the checks in
+    the kernel and by the trusted grader outside it, so both say the same thing."""
+    failed = [o for o in outcomes if not o[2]]
+    return "; ".join(findings(outcomes, named)) or f"wrong at {len(failed)} of {len(outcomes)} points"
+
+
+def findings(outcomes: list[tuple], named: list[str] = ()) -> list[str]:
+    """The parts of :func:`summary`: named mistakes, then a shape or value mistake, then a pattern of points."""
+    failed = [o for o in outcomes if not o[2]]
+    got, expected, _, reason = failed[0]
+    found = [reason] if reason and np.shape(got) != np.shape(expected) else []
+    if not found:
+        found = _same_mistake(outcomes, failed)
+    found = [f"your answer equals {label}" for label in named] + found
+    pattern = points_pattern(len(outcomes) - len(failed), len(outcomes))
+    if pattern:
+        found.append(pattern)
+    return found
+
+
+def _same_mistake(outcomes, failed) -> list[str]:
+    """Name a mistake that holds at every point (or, failing that, at every wrong point)."""
+    first_reason = failed[0][3]
+    if first_reason and first_reason.startswith("your answer contains"):
+        return [first_reason]
+    for rows, prefix in ((outcomes, ""), (failed, "where it is wrong: ")):
+        if any(np.shape(o[0]) != np.shape(o[1]) or not np.all(np.isfinite(o[0])) for o in rows):
+            continue
+        name = value_mistake([np.asarray(o[0], dtype=np.float64) for o in rows],
+                             [np.asarray(o[1], dtype=np.float64) for o in rows])
+        if name:
+            return [prefix + name]
+    return []

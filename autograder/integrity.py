@@ -46,10 +46,11 @@ def autodiff_names_in_source(fn) -> list[str]:
 
 
 @contextlib.contextmanager
-def watch_autodiff():
+def watch_autodiff(clear: bool = True):
     """Yield a list that fills with the names of autodiff traces created inside the block.
 
-    Compiled caches are cleared first, so a gradient jitted earlier is traced again and seen.
+    With ``clear``, compiled caches are cleared first, so a gradient jitted earlier is traced again and seen (at
+    the price of compiling everything again).
     """
     seen: list[str] = []
     classes = _trace_classes()
@@ -60,7 +61,8 @@ def watch_autodiff():
             return _init(self, *args, **kwargs)
 
         cls.__init__ = hooked
-    jax.clear_caches()
+    if clear:
+        jax.clear_caches()
     try:
         yield seen
     finally:

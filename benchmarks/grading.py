@@ -1,10 +1,16 @@
 """Grading speed: stock `nbgrader autograde` vs `autograder autograde --jobs N` vs bare nbclient, in one run.
 
-Builds a class of at least 40 submissions from the demo classes (correct, rewritten, wrong, stub, syntax
-error, and slow answers that sleep; infinite loops are left out so that timeouts do not dominate), grades it
-three ways on fresh copies, and prints a table. The last line is
+Builds a class of at least 40 submissions from the demo classes of every assignment (correct, rewritten, wrong,
+stub, syntax error, and slow answers that sleep; infinite loops are left out so that timeouts do not dominate),
+grades it on fresh copies, and prints a table. Each grader gets one command for the whole class:
+`nbgrader autograde "*"` (nbgrader takes a glob of assignments) and `autograder autograde --all`.
+The last line is
     speedup_vs_nbgrader=<stock / ours> overhead_vs_nbclient=<ours / nbclient>
-where nbclient executes the same notebooks with the same number of worker processes and does nothing else.
+where nbclient executes, with the same number of worker processes and nothing else, the notebooks that grading
+executes: each submission with the instructor's hidden tests put back (taken from stock nbgrader's autograded
+copies, outputs cleared), run as plain notebooks, as a student or stock nbgrader runs them. Our grader's kernels
+run the same cells in grading mode, where the checks only record the answers at secret points (no reference, no
+recompilation), and the verdict is computed outside the kernel: that saving is part of what is measured.
 
     .venv/bin/python benchmarks/grading.py [--size 40] [--jobs CORES]
 """
@@ -47,22 +53,39 @@ def build_class(data: Path, size: int) -> dict[str, list[str]]:
     return plan
 
 
-def stock(data: Path, plan) -> float:
+def _timed(command: list[str], data: Path) -> float:
     env = {**os.environ, "AUTOGRADER_DATA": str(data), "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"}
     start = time.perf_counter()
-    for name in plan:
-        subprocess.run([str(ROOT / ".venv/bin/nbgrader"), "autograde", name, "--force"], cwd=ROOT, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
+    done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return seconds
 
 
-def ours(data: Path, plan, jobs: int) -> float:
-    env = {**os.environ, "AUTOGRADER_DATA": str(data)}
-    start = time.perf_counter()
-    for name in plan:
-        subprocess.run([sys.executable, "-m", "autograder", "autograde", name, "--jobs", str(jobs), "--force"],
-                       cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
+def stock(data: Path) -> float:
+    return _timed([str(ROOT / ".venv/bin/nbgrader"), "autograde", "*", "--force"], data)
+
+
+def ours(data: Path, jobs: int) -> float:
+    return _timed([sys.executable, "-m", "autograder", "autograde", "--all", "--jobs", str(jobs), "--force"], data)
+
+
+def graded_notebooks(stock_data: Path, bare_data: Path) -> list[str]:
+    """Stock nbgrader's autograded notebooks (hidden tests restored), outputs cleared, each in its own folder."""
+    import nbformat
+
+    paths = []
+    for graded in sorted((stock_data / "autograded").glob("*/*/*.ipynb")):
+        folder = bare_data / "executed" / graded.parent.relative_to(stock_data / "autograded")
+        shutil.copytree(stock_data / "submitted" / folder.relative_to(bare_data / "executed"), folder)
+        nb = nbformat.read(graded, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(nb, folder / graded.name)
+        paths.append(str(folder / graded.name))
+    return paths
 
 
 def _execute(path: str) -> None:
@@ -70,17 +93,19 @@ def _execute(path: str) -> None:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    with tempfile.TemporaryDirectory() as cwd:
-        NotebookClient(nb, timeout=20, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": cwd}}).execute()
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(Path(path).parent)}}).execute()
 
 
-def bare(data: Path, jobs: int) -> float:
-    notebooks = sorted(str(p) for p in (data / "submitted").glob("*/*/*.ipynb"))
+def bare(notebooks: list[str], jobs: int) -> float:
     start = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:
         list(pool.map(_execute, notebooks))
     return time.perf_counter() - start
+
+
+def _row(label: str, seconds: float, total: int) -> None:
+    print(f"{label:<48} {seconds:8.1f} s  {seconds / total:5.2f} s/submission", flush=True)
 
 
 def main() -> None:
@@ -96,12 +121,15 @@ def main() -> None:
         for path in copies.values():
             shutil.copytree(master, path)
         print(f"class: {total} submissions across {', '.join(plan)}; {args.jobs} cores", flush=True)
-        t_stock = stock(copies["stock"], plan)
-        print(f"stock nbgrader autograde (serial)    {t_stock:8.1f} s  {t_stock / total:5.2f} s/submission", flush=True)
-        t_ours = ours(copies["ours"], plan, args.jobs)
-        print(f"autograder autograde --jobs {args.jobs}        {t_ours:8.1f} s  {t_ours / total:5.2f} s/submission", flush=True)
-        t_bare = bare(copies["bare"], args.jobs)
-        print(f"bare nbclient, {args.jobs} processes            {t_bare:8.1f} s  {t_bare / total:5.2f} s/submission", flush=True)
+        rows = [("stock: nbgrader autograde '*' (serial)", stock(copies["stock"]))]
+        _row(*rows[-1], total)
+        notebooks = graded_notebooks(copies["stock"], copies["bare"])
+        assert len(notebooks) == total, f"stock nbgrader graded {len(notebooks)} of {total} submissions"
+        rows.append((f"ours: autograder autograde --all --jobs {args.jobs}", ours(copies["ours"], args.jobs)))
+        _row(*rows[-1], total)
+        rows.append((f"bare nbclient, same notebooks, {args.jobs} processes", bare(notebooks, args.jobs)))
+        _row(*rows[-1], total)
+        (_, t_stock), (_, t_ours), (_, t_bare) = rows
     print(f"speedup_vs_nbgrader={t_stock / t_ours:.2f} overhead_vs_nbclient={t_ours / t_bare:.2f}")
 
 

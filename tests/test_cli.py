@@ -76,3 +76,16 @@ def test_unknown_student(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env={**os.environ, "AUTOGRADER_DATA": str(tmp_path)})
     assert r.returncode == 2 and "no submission of ch01_univariate for: bob" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "name an assignment or pass --all"),
+    (("ch01_univariate", "--all"), "name assignments or pass --all, not both"),
+    (("ch01_univariate", "ch99_nothing"), "unknown assignment 'ch99_nothing'"),
+    (("--all",), "no submissions in"),
+])
+def test_autograde_assignment_arguments(args, message, tmp_path):
+    import os
+    r = subprocess.run([sys.executable, "-m", "autograder", "autograde", *args], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "AUTOGRADER_DATA": str(tmp_path)})
+    assert r.returncode == 2 and message in r.stderr, r.stderr

@@ -144,3 +144,36 @@ def test_category_names():
     assert classreport.category("NameError: name 'x' is not defined") == "raised NameError"
     assert feedback.public_diagnosis("g: wrong sign. Inputs: x in [0, 1]. First failure: at x = 0.3") == \
         "g: wrong sign. Inputs: x in [0, 1]"
+
+
+def test_one_batch_grades_several_assignments_and_a_broken_solution_grades_nothing(tmp_path, monkeypatch):
+    """`autograde --all`: one pool for every assignment. A solution that fails its own tests stops only its
+    assignment: none of its submissions is graded or written, the others are, and the command says why (exit 2)."""
+    import subprocess
+    import sys
+
+    root, data, broken = tmp_path / "course", tmp_path / "data", "ch02_gradients"
+    for part in (f"solutions/{A}", f"solutions/{broken}", "demo"):
+        shutil.copytree(ROOT / part, root / part)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    path = root / "solutions" / broken / f"{broken}.ipynb"
+    nb = json.loads(path.read_text())
+    test = next(c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
+    test["source"] = "raise RuntimeError('broken on purpose')\n" + "".join(test["source"])
+    path.write_text(json.dumps(nb))
+    monkeypatch.setenv("AUTOGRADER_COURSE_ROOT", str(root))
+    monkeypatch.setenv("AUTOGRADER_DATA", str(data))
+    for name in (A, broken):
+        release.release(name)
+        demo.build(name, [s for s in demo.load(name) if s.answers == "solution" or s.answers == {}])
+    r = subprocess.run([sys.executable, "-m", "autograder", "autograde", "--all", "--jobs", "2"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"{broken} was not graded: the solution of {broken} does not pass its own tests" in r.stderr
+    assert f"{A}: Q1 = q1_test" in r.stdout and "12/12" in r.stdout
+    assert not list((data / "autograded").glob(f"*/{broken}"))
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.load_config().CourseDirectory.db_url) as gb:
+        assert not gb.find_assignment(broken).submissions
+        assert {s.student.id for s in gb.find_assignment(A).submissions} == set(autograde.submissions(A))

@@ -40,6 +40,7 @@ class GradeRun:
     seconds: float
     error: str = ""
     skipped: bool = False  # unchanged since the last grading
+    assignment: str = ""
 
 
 MANIFEST = ".autograder.json"
@@ -83,7 +84,7 @@ class LocalPool:
                 try:
                     yield future.result()
                 except Exception as exc:  # the worker died: report it, keep going
-                    yield GradeRun(futures[future].student, False, 0.0, f"worker crashed: {exc!r}")
+                    yield futures[future].crashed(f"worker crashed: {exc!r}")
 
 
 def _quiet_worker() -> None:
@@ -103,14 +104,87 @@ def submissions(assignment: str) -> list[str]:
 
 @dataclass
 class Job:
+    """Grade one submission."""
     assignment: str
     student: str
     secret: str                        # per batch; reaches only the kernels, through their environment
-    solution: dict                     # the solution's evidence at the secret points
+    solution: str                      # file where the batch's SolutionJob leaves the solution's evidence
     policy: str = "zero"               # autodiff in a hand derivation: "zero" or "flag"
     plan: sandbox.Plan | None = None   # what containment this machine allows (probed once per batch)
     limits: sandbox.Limits | None = None
     workdir: str = ""                  # the batch's private folder: kernelspec, staging; removed after the batch
+
+    def run(self) -> GradeRun:
+        return grade_one(self)
+
+    def crashed(self, error: str) -> GradeRun:
+        return GradeRun(self.student, False, 0.0, error, assignment=self.assignment)
+
+
+@dataclass
+class SolutionRun:
+    assignment: str
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+@dataclass
+class SolutionJob:
+    """Run the instructor's solution once at the batch's secret points; its evidence goes to ``path`` (or the
+    reason it failed), where the workers grading that assignment's submissions wait for it."""
+    assignment: str
+    secret: str
+    path: str
+
+    def run(self) -> SolutionRun:
+        start = time.perf_counter()
+        try:
+            payload = {"evidence": evidence.solution_evidence(self.assignment, self.secret)}
+        except Exception as exc:  # a CourseError says what is wrong with the solution; anything else, how it broke
+            payload = {"error": str(exc) if isinstance(exc, course.CourseError) else f"{type(exc).__name__}: {exc}"}
+        _write_json(Path(self.path), payload)
+        return SolutionRun(self.assignment, "evidence" in payload, time.perf_counter() - start,
+                           payload.get("error", ""))
+
+    def crashed(self, error: str) -> SolutionRun:
+        if not Path(self.path).exists():
+            _write_json(Path(self.path), {"error": error})
+        return SolutionRun(self.assignment, False, 0.0, error)
+
+
+def run_job(job):
+    """What a worker runs: a submission's grading or a solution's run (one picklable entry point for any pool)."""
+    return job.run()
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)  # readers never see half a file
+
+
+SOLUTION_WAIT = 3600  # seconds a worker waits for the solution's evidence before giving up
+
+
+class SolutionFailed(Exception):
+    pass
+
+
+def _solution(job: Job) -> dict:
+    """The solution's evidence for ``job`` (waiting for the SolutionJob if it is still running), cached per worker."""
+    cache = _WORKER.setdefault("solutions", {})
+    if job.solution not in cache:
+        path, deadline, parent = Path(job.solution), time.monotonic() + SOLUTION_WAIT, os.getppid()
+        while not path.exists():
+            if time.monotonic() > deadline or os.getppid() != parent:
+                raise SolutionFailed("the solution's run did not finish")
+            time.sleep(0.05)
+        cache[job.solution] = json.loads(path.read_text())
+    payload = cache[job.solution]
+    if "error" in payload:
+        raise SolutionFailed(payload["error"])
+    return payload["evidence"]
 
 
 def grade_one(job: Job) -> GradeRun:
@@ -120,13 +194,20 @@ def grade_one(job: Job) -> GradeRun:
     start = time.perf_counter()
     staged = None
     try:
+        solution = _solution(job)
+    except SolutionFailed as exc:  # the instructor must fix the solution: grade nothing, overwrite nothing
+        return GradeRun(job.student, False, time.perf_counter() - start, f"not graded: {exc}"[:500],
+                        assignment=job.assignment)
+    try:
         stamp = fingerprint(job.assignment, job.student)
         _prepare_worker(job)
+        _api()  # creates the gradebook if needed, before anything is written to it
         staged = intake.stage(job.assignment, job.student, _stage_root())
         if staged.problem:
             evidence.record_failure(job.assignment, job.student, staged.problem, staged.notes)
             _manifest(job.assignment, job.student).write_text(json.dumps({"fingerprint": stamp}))
-            return GradeRun(job.student, False, time.perf_counter() - start, staged.problem[:500])
+            return GradeRun(job.student, False, time.perf_counter() - start, staged.problem[:500],
+                            assignment=job.assignment)
         os.environ["AUTOGRADER_SECRET"] = job.secret
         try:
             result = _api().autograde(job.assignment, job.student, force=True, create=True)
@@ -138,7 +219,7 @@ def grade_one(job: Job) -> GradeRun:
             error = error[0]
         if ok:
             _scrub(job.assignment, job.student, job.secret)
-            evidence.score_submission(job.assignment, job.student, job.solution, job.policy, staged.notes)
+            evidence.score_submission(job.assignment, job.student, solution, job.policy, staged.notes)
             _manifest(job.assignment, job.student).write_text(json.dumps({"fingerprint": stamp}))
         else:
             evidence.record_failure(job.assignment, job.student, f"grading failed: {error.strip()[:300]}",
@@ -153,7 +234,7 @@ def grade_one(job: Job) -> GradeRun:
     finally:
         if staged is not None and staged.folder is not None:
             shutil.rmtree(staged.folder.parent, ignore_errors=True)
-    return GradeRun(job.student, ok, time.perf_counter() - start, error.strip()[:500])
+    return GradeRun(job.student, ok, time.perf_counter() - start, error.strip()[:500], assignment=job.assignment)
 
 
 def _scrub(assignment: str, student: str, secret: str) -> None:
@@ -212,8 +293,23 @@ def _api():
         config.Autograde.autograde_preprocessors = [ContainedExecute, IgnorePattern, ClearMetadataPreprocessor,
                                                     LimitOutput, SaveAutoGrades, AssignLatePenalties,
                                                     CheckCellMetadata]
+        _ensure_gradebook(config)
         _API[key] = course.api(config=config)
     return _API[key]
+
+
+def _ensure_gradebook(config) -> None:
+    """Create the gradebook if it does not exist, one worker at a time (nbgrader creates it on first use, and two
+    workers doing so at once would race)."""
+    import fcntl
+
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+
+    with open(course.data_dir() / ".gradebook.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with Gradebook(CourseDirectory(config=config).db_url):
+            pass
 
 
 def default_limits(**overrides) -> sandbox.Limits:
@@ -240,48 +336,81 @@ def _progress(done: int, total: int, started: float, last: GradeRun, stream) -> 
 def autograde(assignment: str, students: list[str] | None = None, jobs: int | None = None,
               executor=None, stream=sys.stderr, force: bool = False, policy: str = "zero",
               limits: sandbox.Limits | None = None) -> list[GradeRun]:
-    """Grade ``students`` (default: every submission) and return one ``GradeRun`` each.
+    """Grade ``students`` (default: every submission) of one assignment and return one ``GradeRun`` each.
 
     Without ``force``, submissions graded before and unchanged since are skipped (reported as skipped).
-    ``limits`` default to :func:`default_limits`.
+    ``limits`` default to :func:`default_limits`. Raises ``CourseError`` if the solution fails its own tests.
     """
-    course.require_assignment(assignment)
-    everyone = submissions(assignment)
-    if students:
-        missing = sorted(set(students) - set(everyone))
-        if missing:
-            raise course.CourseError(f"no submission of {assignment} for: {', '.join(missing)}")
-    wanted = students or everyone
-    if not wanted:
-        raise course.CourseError(f"no submissions of {assignment} in {course.data_dir() / 'submitted'}")
-    runs = [] if force else [GradeRun(s, True, 0.0, skipped=True) for s in wanted if up_to_date(assignment, s)]
-    todo = [s for s in wanted if s not in {r.student for r in runs}]
-    if runs:
-        stream.write(f"{len(runs)} submission(s) unchanged since last graded: skipped (use --force to regrade)\n")
-    if not todo:
-        return sorted(runs, key=lambda r: r.student)
+    batch = autograde_many([assignment], students, jobs, executor, stream, force, policy, limits)
+    if batch.failed:
+        raise course.CourseError(batch.failed[assignment])
+    return batch.runs[assignment]
+
+
+@dataclass
+class Batch:
+    runs: dict[str, list[GradeRun]]   # assignment -> one run per wanted student, sorted by student
+    failed: dict[str, str]            # assignment -> why its solution could not be run (nothing of it was graded)
+
+
+def autograde_many(assignments: list[str], students: list[str] | None = None, jobs: int | None = None,
+                   executor=None, stream=sys.stderr, force: bool = False, policy: str = "zero",
+                   limits: sandbox.Limits | None = None) -> Batch:
+    """Grade several assignments in one batch: one pool of workers, each solution run once as the batch's first
+    jobs (at its own secret points), then every submission. ``students`` limits each assignment to those of them
+    who submitted it (each named student must have submitted at least one)."""
+    for name in assignments:
+        course.require_assignment(name)
     if policy not in evidence.POLICIES:
         raise course.CourseError(f"unknown autodiff policy {policy!r}; use one of {', '.join(evidence.POLICIES)}")
-    course.api()  # creates the gradebook once, before workers race to do it
-    limits = limits or default_limits()
-    plan = sandbox.probe(limits)
-    _log_plan(plan, limits, stream)
-    secret = secrets.token_hex(16)
-    stream.write(f"running the solution of {assignment} at this batch's secret points...\n")
-    solution = evidence.solution_evidence(assignment, secret)
-    pool = executor or LocalPool(jobs or os.cpu_count() or 1)
-    started = time.perf_counter()
-    graded: list[GradeRun] = []
-    workdir = Path(tempfile.mkdtemp(prefix="vc4ml-batch-"))
-    try:
-        sandbox.install_kernelspec(workdir)
-        batch = [Job(assignment, s, secret, solution, policy, plan, limits, str(workdir)) for s in todo]
-        for run in pool.map_unordered(grade_one, batch):
-            graded.append(run)
-            _progress(len(graded), len(todo), started, run, stream)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return sorted(runs + graded, key=lambda r: r.student)
+    everyone = {name: submissions(name) for name in assignments}
+    if students:
+        missing = sorted(set(students) - set().union(*everyone.values()))
+        if missing:
+            raise course.CourseError(f"no submission of {', '.join(assignments)} for: {', '.join(missing)}")
+    runs: dict[str, list[GradeRun]] = {}
+    todo: dict[str, list[str]] = {}
+    for name in assignments:
+        wanted = [s for s in everyone[name] if s in students] if students else everyone[name]
+        if not wanted and not students:
+            raise course.CourseError(f"no submissions of {name} in {course.data_dir() / 'submitted'}")
+        runs[name] = [] if force else [GradeRun(s, True, 0.0, skipped=True, assignment=name)
+                                       for s in wanted if up_to_date(name, s)]
+        todo[name] = [s for s in wanted if s not in {r.student for r in runs[name]}]
+        if runs[name]:
+            stream.write(f"{name}: {len(runs[name])} submission(s) unchanged since last graded: skipped "
+                         f"(use --force to regrade)\n")
+    failed: dict[str, str] = {}
+    total = sum(map(len, todo.values()))
+    if total:
+        limits = limits or default_limits()
+        plan = sandbox.probe(limits)
+        _log_plan(plan, limits, stream)
+        workdir = Path(tempfile.mkdtemp(prefix="vc4ml-batch-"))
+        try:
+            sandbox.install_kernelspec(workdir)
+            batch_secrets = {name: secrets.token_hex(16) for name in assignments if todo[name]}
+            first = [SolutionJob(name, secret, str(workdir / f"solution-{name}.json"))
+                     for name, secret in batch_secrets.items()]
+            then = [Job(name, s, batch_secrets[name], str(workdir / f"solution-{name}.json"), policy, plan,
+                        limits, str(workdir)) for name in batch_secrets for s in todo[name]]
+            stream.write(f"running the solution of {', '.join(batch_secrets)} at this batch's secret points, "
+                         f"then grading {total} submission(s)...\n")
+            pool = executor or LocalPool(jobs or os.cpu_count() or 1)
+            started, done = time.perf_counter(), 0
+            for run in pool.map_unordered(run_job, first + then):
+                if isinstance(run, SolutionRun):
+                    if not run.ok:
+                        failed[run.assignment] = run.error
+                    continue
+                runs[run.assignment].append(run)
+                done += 1
+                _progress(done, total, started, run, stream)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    for name, why in failed.items():
+        stream.write(f"{name}: NOT GRADED: {why}\n")
+    return Batch({name: sorted(r, key=lambda r: r.student) for name, r in runs.items()}, failed)
 
 
 def _log_plan(plan: sandbox.Plan, limits: sandbox.Limits, stream) -> None:

@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import diagnosis
-from ..compare import compare
+from ..compare import EVIDENCE_MIME, compare
 from . import course, scan
 
-EVIDENCE_MIME = "application/vnd.vc4ml.evidence+json"  # the same constant as autograder.check (no jax import here)
 POLICIES = ("zero", "flag")  # autodiff in a hand derivation: zero the question, or only flag it for review
 
 
@@ -88,6 +87,33 @@ def _values_match(got, want, rtol, atol) -> tuple[bool, str]:
     return got == want, ""
 
 
+def _named_mistakes(values: list, want: dict) -> list[str]:
+    """Labels of the instructor's named mistakes (evaluated in the solution's run) that the answer equals at
+    every point."""
+    named = []
+    for label, encoded in (want.get("mistakes") or {}).items():
+        try:
+            wrong = [_decode(v) for v in encoded or []]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if len(wrong) == len(values) and all(isinstance(v, np.ndarray) and isinstance(w, np.ndarray)
+                                              and compare(v, w, diagnosis.CLOSE, 0)[0] for v, w in zip(values, wrong)):
+            named.append(label)
+    return named
+
+
+def _wrong(title: str, values: list, wanted: list, checks: list, want: dict) -> str:
+    """What is wrong with an answer, said from the trusted values alone (never the points)."""
+    numeric = all(isinstance(v, np.ndarray) and isinstance(t, np.ndarray) for v, t in zip(values, wanted))
+    if numeric:
+        rows = [(v, t, ok, reason or None) for v, t, (ok, reason) in zip(values, wanted, checks)]
+        summary = diagnosis.summary(rows, _named_mistakes(values, want))
+    else:
+        summary = next(r for ok, r in checks if not ok) or "not the right answer"
+    inputs = f". Inputs: {want['inputs']}" if want.get("inputs") else ""
+    return f"{title}: {summary}{inputs}"
+
+
 def judge(student: list[dict], solution: list[dict], policy: str = "zero") -> Verdict:
     """Decide one graded cell from its evidence (student) against the solution's evidence."""
     if not solution:
@@ -122,14 +148,7 @@ def judge(student: list[dict], solution: list[dict], policy: str = "zero") -> Ve
             return Verdict(False, fallback or f"{title}: your function did not answer at every point", flags)
         checks = [_values_match(v, t, want.get("rtol"), float(want.get("atol") or 0.0)) for v, t in zip(values, wanted)]
         if not all(ok for ok, _ in checks):
-            reason = next(r for ok, r in checks if not ok)
-            numeric = all(isinstance(v, np.ndarray) and isinstance(t, np.ndarray) and v.shape == t.shape
-                          for v, t in zip(values, wanted))
-            if numeric and len(values) > 1:
-                reason = diagnosis.value_mistake([v.astype(np.float64) for v in values],
-                                                 [t.astype(np.float64) for t in wanted]) or reason
-            trusted = f"{title}: {reason}" if reason else f"{title}: wrong at the grading points"
-            return Verdict(False, fallback or trusted, flags)
+            return Verdict(False, _wrong(title, values, wanted, checks, want), flags)
     if len(student) > len(solution):
         return Verdict(False, "more checks ran than the test has (test cells were altered?)", flags)
     return Verdict(True, "", flags)
@@ -145,16 +164,17 @@ def solution_evidence(assignment: str, secret: str, timeout: int = 120) -> dict[
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / assignment
         shutil.copytree(source, work)
-        saved = os.environ.get("AUTOGRADER_SECRET")
-        os.environ["AUTOGRADER_SECRET"] = secret
+        saved = {k: os.environ.get(k) for k in ("AUTOGRADER_SECRET", "AUTOGRADER_REFERENCE")}
+        os.environ.update(AUTOGRADER_SECRET=secret, AUTOGRADER_REFERENCE="1")
         try:
             NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                            resources={"metadata": {"path": str(work)}}).execute()
         finally:
-            if saved is None:
-                os.environ.pop("AUTOGRADER_SECRET", None)
-            else:
-                os.environ["AUTOGRADER_SECRET"] = saved
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     found = records(nb)
     bad = [gid for gid, recs in found.items() if not recs or any(not r.get("verdict", "").startswith("✔") for r in recs)]
     if bad:

@@ -27,8 +27,9 @@ def _students(assignment: str, only: list[str] | None) -> list[str]:
     return only or everyone
 
 
-def autograde(assignment: str, students: list[str] | None, jobs: int, force: bool, autodiff: str = "zero",
-              memory: str | None = None, notebook_timeout: int | None = None) -> list:
+def autograde(assignments: list[str], students: list[str] | None, jobs: int, force: bool, autodiff: str = "zero",
+              memory: str | None = None, notebook_timeout: int | None = None) -> dict[str, list]:
+    """Grade the assignments in one batch and print a score table for each."""
     from .. import sandbox
 
     try:
@@ -36,10 +37,16 @@ def autograde(assignment: str, students: list[str] | None, jobs: int, force: boo
     except ValueError:
         raise course.CourseError(f"--memory {memory!r}: give a size such as 2G or 512M") from None
     limits = grading.default_limits(memory=size, notebook_timeout=notebook_timeout)
-    runs = grading.autograde(assignment, students, jobs, force=force, policy=autodiff, limits=limits)
-    rows = tables.class_results(assignment, [r.student for r in runs])
-    print(tables.table(assignment, rows, runs))
-    return rows
+    batch = grading.autograde_many(assignments, students, jobs, force=force, policy=autodiff, limits=limits)
+    tabled = {}
+    for name, runs in batch.runs.items():
+        if name in batch.failed or not runs:
+            continue
+        tabled[name] = tables.class_results(name, [r.student for r in runs])
+        print(tables.table(name, tabled[name], runs))
+    if batch.failed:
+        raise course.CourseError("; ".join(f"{name} was not graded: {why}" for name, why in batch.failed.items()))
+    return tabled
 
 
 def feedback(assignment: str, students: list[str] | None, force: bool) -> list[Path]:
@@ -74,13 +81,20 @@ def export(to: Path | None, canvas: Path | None) -> tuple[Path, Path]:
 
 
 def demo(names: list[str], jobs: int) -> None:
-    for name in names or demo_class.available():
+    names = names or demo_class.available()
+    classes = {}
+    for name in names:
         releasing.release(name)
-        students = demo_class.build(name, demo_class.load(name))
-        print(f"\n== {name}: grading {len(students)} demo submissions with {jobs} workers")
-        runs = grading.autograde(name, students, jobs, force=True)
+        classes[name] = demo_class.build(name, demo_class.load(name))
+    print(f"grading {sum(map(len, classes.values()))} demo submissions of {len(names)} assignment(s) "
+          f"with {jobs} workers")
+    batch = grading.autograde_many(names, None, jobs, force=True)
+    if batch.failed:
+        raise course.CourseError("; ".join(f"{name} was not graded: {why}" for name, why in batch.failed.items()))
+    for name, students in classes.items():
         rows = tables.class_results(name, students)
-        print(tables.table(name, rows, runs))
+        print(f"\n== {name}")
+        print(tables.table(name, rows, batch.runs[name]))
         ids = tables.question_order(name)
         for row in rows:
             feedback_pages.write(row, ids)
