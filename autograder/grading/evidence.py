@@ -167,7 +167,7 @@ def solution_evidence(assignment: str, secret: str, timeout: int = 120) -> dict[
         saved = {k: os.environ.get(k) for k in ("AUTOGRADER_SECRET", "AUTOGRADER_REFERENCE")}
         os.environ.update(AUTOGRADER_SECRET=secret, AUTOGRADER_REFERENCE="1")
         try:
-            NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+            NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True, shutdown_kernel="immediate",
                            resources={"metadata": {"path": str(work)}}).execute()
         finally:
             for key, value in saved.items():
