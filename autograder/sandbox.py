@@ -323,12 +323,18 @@ class Box:
                     continue
         return False
 
-    def close(self) -> None:
-        """Kill whatever is left of the kernel and remove its cgroups and folders."""
+    def stop(self) -> bool:
+        """Kill every process inside the sandbox (the kernel and anything it started); False if there is no way
+        to reach them all (no cgroup, no uid of their own)."""
         for d in self.cgroups:
             _kill_cgroup(Path(d))
         if self.uid is not None and not self.plan.bwrap:
             _kill_uid(self.uid)
+        return bool(self.cgroups) or self.uid is not None
+
+    def close(self) -> None:
+        """Kill whatever is left of the kernel and remove its cgroups and folders."""
+        self.stop()
         for d in self.cgroups:
             for _ in range(50):
                 try:

@@ -299,14 +299,14 @@ def _api():
 
 
 def _ensure_gradebook(config) -> None:
-    """Create the gradebook if it does not exist, one worker at a time (nbgrader creates it on first use, and two
-    workers doing so at once would race)."""
+    """Create the gradebook if it does not exist, one worker of the batch at a time (nbgrader creates it on first
+    use, and two workers doing so at once would race)."""
     import fcntl
 
     from nbgrader.api import Gradebook
     from nbgrader.coursedir import CourseDirectory
 
-    with open(course.data_dir() / ".gradebook.lock", "w") as lock:
+    with open(_WORKER["workdir"] / "gradebook.lock", "w") as lock:  # the batch's private folder
         fcntl.flock(lock, fcntl.LOCK_EX)
         with Gradebook(CourseDirectory(config=config).db_url):
             pass

@@ -62,7 +62,7 @@ class ContainedExecute(Execute):
         self.timeout = limits.cell_timeout
         self.timeout_func = self._cell_timeout
         self.startup_timeout = min(60, limits.notebook_timeout)
-        # Every output is in hand when the last cell returns and the sandbox is thrown away: kill the kernel rather
+        # Every output is in hand when the last cell returns and the sandbox is thrown away: end the kernel rather
         # than wait for its orderly exit (IPython saving its history, ...), which took ~0.8 s per submission.
         self.shutdown_kernel = "immediate"
         started = time.monotonic()
@@ -106,6 +106,7 @@ class ContainedExecute(Execute):
                         status = "timeout"
                     run["cells"].append({"index": index, "grade_id": gid, "status": status, "seconds": seconds,
                                          **({"dropped": self._dropped} if self._dropped else {})})
+                self._end_kernel()
         except Exception as exc:  # the kernel could not start, or the client failed: grade what we have
             stopped = stopped or f"the kernel failed: {type(exc).__name__}: {str(exc)[:200]}"
         finally:
@@ -143,6 +144,17 @@ class ContainedExecute(Execute):
         return await super().async_start_new_kernel_client()
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def _end_kernel(self) -> None:
+        """Kill the sandbox's processes from the inside, then wait for the kernel's own process (the sandbox's
+        launcher) to reap them and exit: killing that one first would orphan them as zombies."""
+        if not self._box.stop():
+            return  # nothing reaches inside: the kernel manager's kill below is all there is
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        try:
+            process.wait(timeout=2)
+        except Exception:  # still running or not a Popen: the kernel manager kills it
+            pass
 
     def _cell_timeout(self, cell) -> int:
         return max(1, min(self.timeout, int(self._deadline - DEADLINE_ROOM - time.monotonic())))
