@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from autograder import check
@@ -196,6 +196,7 @@ def test_correct_derivatives_of_random_functions_pass(pair):
 @given(compositions(), st.sampled_from([-1.0, 2.0, 0.5, 3.0]))
 def test_scaled_derivatives_are_named(pair, factor):
     f, df = pair
+    assume(max(abs(float(df(x))) for x in np.linspace(-1.5, 1.5, 7)) > 1e-3)  # e.g. cos(x) − cos(−x) ≡ 0
     r = check.derivative(lambda x: factor * df(x), f, domain=(-1.5, 1.5), points=6)
     assert not r.passed
     word = "wrong sign" if factor == -1.0 else "constant factor"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -34,6 +35,15 @@ def assignments() -> list[str]:
     """Assignment names: the folders of solutions/ holding a notebook of the same name."""
     src = root() / "solutions"
     return sorted(p.name for p in src.iterdir() if (p / f"{p.name}.ipynb").is_file()) if src.is_dir() else []
+
+
+def release_notebook(assignment: str) -> Path:
+    """The student version of ``assignment``: exercises/<assignment>/<assignment>.ipynb."""
+    return root() / "exercises" / assignment / f"{assignment}.ipynb"
+
+
+def read_release(assignment: str) -> dict:
+    return json.loads(release_notebook(assignment).read_text(encoding="utf-8"))
 
 
 def require_assignment(name: str) -> str:

@@ -50,8 +50,7 @@ def solution_answers(assignment: str) -> dict[str, str]:
 
 def build(assignment: str, students: list[DemoStudent]) -> list[str]:
     """Write each demo student's notebook into the submitted/ folder; return their ids."""
-    release = course.root() / "exercises" / assignment / f"{assignment}.ipynb"
-    template = json.loads(release.read_text(encoding="utf-8"))
+    template = course.read_release(assignment)
     solution = solution_answers(assignment)
     for s in students:
         answers = solution if s.answers == "solution" else s.answers

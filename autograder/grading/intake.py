@@ -41,11 +41,6 @@ class Intake:
     notes: list[str] = field(default_factory=list)
 
 
-def release_notebook(assignment: str) -> dict:
-    path = course.root() / "exercises" / assignment / f"{assignment}.ipynb"
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def _grade_ids(nb) -> set[str]:
     out = set()
     for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
@@ -268,7 +263,7 @@ def stage(assignment: str, student: str, stage_root: Path) -> Intake:
     """Copy ``student``'s submission, repaired, to ``stage_root/<student>/<assignment>/``."""
     src = course.data_dir() / "submitted" / student / assignment
     result = Intake(student)
-    release = release_notebook(assignment)
+    release = course.read_release(assignment)
     path, note, problem = _choose(src, assignment, _grade_ids(release))
     if note:
         result.notes.append(note)

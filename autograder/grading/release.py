@@ -64,5 +64,5 @@ def release(assignment: str) -> Path:
         built = Path(scratch) / assignment
         for nb in sorted(built.glob("*.ipynb")):
             normalise(nb)
-        _install(built, course.root() / "exercises" / assignment)
-    return course.root() / "exercises" / assignment / f"{assignment}.ipynb"
+        _install(built, course.release_notebook(assignment).parent)
+    return course.release_notebook(assignment)

@@ -10,7 +10,7 @@ from . import course, results
 
 def question_order(assignment: str) -> list[str]:
     """Graded cells' ids in notebook order, read from the released notebook."""
-    nb = json.loads((course.root() / "exercises" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
+    nb = course.read_release(assignment)
     return [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
             if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TIMED_OUT = "timed out: the code ran too long (an infinite loop?)"
 
 
 @dataclass
@@ -40,12 +41,13 @@ def _cell_diagnosis(cell: dict) -> str:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             name, value = out.get("ename", "Error"), ANSI.sub("", out.get("evalue", ""))
+            if "Timeout" in name or any("CellTimeoutError" in ANSI.sub("", str(line)) for o in cell["outputs"]
+                                        for line in o.get("traceback", []) or []):
+                return TIMED_OUT
             if "not answered yet" in value or name == "NotImplementedError":
                 return "not answered"
             if value.startswith("✘"):
                 return value.splitlines()[0].lstrip("✘ ")
-            if name == "CellTimeoutError" or "Timeout" in name:
-                return "timed out: the code ran too long (an infinite loop?)"
             return (f"{name}: {value}" if value.strip() else name).splitlines()[0][:400]
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             return "wrote to stderr: " + ANSI.sub("", "".join(out.get("text", "")))[:200].strip()
@@ -68,10 +70,6 @@ def diagnoses(autograded_notebook: Path) -> dict[str, str]:
                          f"{ANSI.sub('', err.get('evalue', ''))}".splitlines()[0][:300]
         if meta.get("grade") and cell.get("cell_type") == "code":
             text = _cell_diagnosis(cell)
-            if "timed out" not in text and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-                tb = " ".join(ANSI.sub("", line) for o in cell["outputs"] for line in o.get("traceback", []))
-                if "CellTimeoutError" in tb:
-                    text = "timed out: the code ran too long (an infinite loop?)"
             if broken and text.startswith("NameError"):
                 text = f"{text} ({broken})"
             if text:

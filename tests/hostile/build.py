@@ -96,7 +96,7 @@ def _edit(nb: dict, op: dict) -> None:
 
 def notebook(case: Case, values: dict) -> dict:
     """The case's notebook, built from the release (before any file-level mangling)."""
-    release = json.loads((course.root() / "exercises" / A / f"{A}.ipynb").read_text(encoding="utf-8"))
+    release = course.read_release(A)
     solution = demo.solution_answers(A)
     nb = copy.deepcopy(release)
     for grade_id, source in (case.spec.get("answers") or {}).items():
