@@ -5,7 +5,12 @@ gradebook). Workers are long-lived processes, one per core, so nbgrader is impor
 once per submission; every submission still executes in its own fresh kernel process, with nbgrader's per-cell
 timeout, so one submission's crash or runaway cannot take the batch down. A submission is regraded only when its
 files changed since it was last graded (a hash kept next to the autograded copy) unless ``force`` is set.
-The pool sits behind a one-method interface: anything with ``map_unordered(fn, items)`` can replace ``LocalPool``.
+The pool sits behind a one-method interface: anything with ``map_unordered(fn, items)`` can replace ``LocalPool``
+(the items are picklable jobs and ``fn`` is :func:`run_job`).
+
+A batch may hold several assignments. Its first jobs run each assignment's solution at that assignment's secret
+points (:class:`SolutionJob`); a worker grading a submission waits for its solution's evidence before it touches the
+gradebook, so a solution that fails its own tests leaves that assignment's grades as they were.
 
 Containment (issue 7): each kernel runs in the sandbox of autograder.sandbox with the batch's ``Limits``, through
 autograder.grading.contained in place of nbgrader's ``Execute``; what the machine allows is probed once per batch
