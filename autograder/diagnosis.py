@@ -7,7 +7,6 @@ returns a short sentence, or None when it does not recognise the mistake.
 from __future__ import annotations
 
 from fractions import Fraction
-from itertools import permutations
 
 import numpy as np
 
