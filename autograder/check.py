@@ -295,46 +295,48 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
         return result
 
 
-def _evidence(kind, title, student, cases, rtol, atol, autodiff, inputs) -> CheckResult:
-    """Grading a student: evaluate the answer at the secret points and record it, nothing more (no reference, no
-    verdict: the grader decides outside the kernel). Compiled caches are kept: the autodiff hooks here are a
-    courtesy, and the grader's own scan of the notebook's cells is what counts."""
+def _answers(student, cases, autodiff: bool) -> tuple[list, list, "_Fail | None"]:
+    """The student's values at the cases' points (up to the first failure), the autodiff traces seen meanwhile, and
+    that failure. Caches are cleared only in a notebook: while grading, the hooks are a courtesy and the grader's
+    own scan of the notebook's cells is what counts."""
     got = []
-    watch = contextlib.nullcontext([]) if autodiff else integrity.watch_autodiff(clear=False)
+    watch = contextlib.nullcontext([]) if autodiff else integrity.watch_autodiff(clear=_SECRET is None)
     with watch as traces:
         try:
             for args, _ in cases:
                 got.append(_as_array(_call(student, args, "your function"), "your function"))
         except _Fail as fail:
-            result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
-            _record(kind, title, result, [c[0] for c in cases], got, fail.message, rtol, atol,
-                    () if autodiff else traces, inputs)
-            return result
-    result = CheckResult(title, True, f"• {title}: answers recorded at {len(cases)} points for the grader")
-    _record(kind, title, result, [c[0] for c in cases], got, "", rtol, atol, () if autodiff else traces, inputs)
+            return got, list(traces), fail
+    return got, list(traces), None
+
+
+def _evidence(kind, title, student, cases, rtol, atol, autodiff, inputs) -> CheckResult:
+    """Grading a student: evaluate the answer at the secret points and record it, nothing more (no reference, no
+    verdict: the grader decides outside the kernel)."""
+    got, traces, fail = _answers(student, cases, autodiff)
+    if fail:
+        result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
+    else:
+        result = CheckResult(title, True, f"• {title}: answers recorded at {len(cases)} points for the grader")
+    _record(kind, title, result, [c[0] for c in cases], got, fail.message if fail else "", rtol, atol, traces,
+            inputs)
     return result
 
 
 def _verdict(kind, title, student, cases, names, rtol, atol, autodiff, mistakes, samplers) -> CheckResult:
-    outcomes = []
-    watch = contextlib.nullcontext([]) if autodiff else integrity.watch_autodiff(clear=_SECRET is None)
-    with watch as traces:
-        try:
-            for args, expected in cases:
-                got = _as_array(_call(student, args, "your function"), "your function")
-                outcomes.append((args, expected, got, *_compare(got, expected, rtol, atol)))
-        except _Fail as fail:
-            result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
-            _record(kind, title, result, [c[0] for c in cases], [o[2] for o in outcomes], fail.message,
-                    rtol, atol, () if autodiff else traces)
-            return result
+    got, traces, fail = _answers(student, cases, autodiff)
+    if fail:
+        result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
+        _record(kind, title, result, [c[0] for c in cases], got, fail.message, rtol, atol, traces)
+        return result
+    outcomes = [(args, expected, g, *_compare(g, expected, rtol, atol)) for (args, expected), g in zip(cases, got)]
     try:
         result = _judge(title, student, cases, names, rtol, atol, autodiff, mistakes, samplers, outcomes, traces)
     except _Fail as fail:
         result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
     if _SECRET is not None:  # the solution's run: the grader names these mistakes in students' answers
-        _record(kind, title, result, [c[0] for c in cases], [o[2] for o in outcomes], "", rtol, atol,
-                () if autodiff else traces, _domains(names, samplers), _mistake_values(mistakes, cases))
+        _record(kind, title, result, [c[0] for c in cases], got, "", rtol, atol, traces, _domains(names, samplers),
+                _mistake_values(mistakes, cases))
     return result
 
 

@@ -328,9 +328,10 @@ class Box:
         to reach them all (no cgroup, no uid of their own)."""
         for d in self.cgroups:
             _kill_cgroup(Path(d))
-        if self.uid is not None and not self.plan.bwrap:
+        by_uid = self.uid is not None and not self.plan.bwrap
+        if by_uid:
             _kill_uid(self.uid)
-        return bool(self.cgroups) or self.uid is not None
+        return bool(self.cgroups) or by_uid
 
     def close(self) -> None:
         """Kill whatever is left of the kernel and remove its cgroups and folders."""

@@ -347,8 +347,7 @@ def autograde(assignment: str, students: list[str] | None = None, jobs: int | No
     ``limits`` default to :func:`default_limits`. Raises ``CourseError`` if the solution fails its own tests.
     """
     batch = autograde_many([assignment], students, jobs, executor, stream, force, policy, limits)
-    if batch.failed:
-        raise course.CourseError(batch.failed[assignment])
+    batch.raise_failures()
     return batch.runs[assignment]
 
 
@@ -356,6 +355,11 @@ def autograde(assignment: str, students: list[str] | None = None, jobs: int | No
 class Batch:
     runs: dict[str, list[GradeRun]]   # assignment -> one run per wanted student, sorted by student
     failed: dict[str, str]            # assignment -> why its solution could not be run (nothing of it was graded)
+
+    def raise_failures(self) -> None:
+        """A ``CourseError`` naming each assignment left ungraded and why, if there is one."""
+        if self.failed:
+            raise course.CourseError("; ".join(f"{name} was not graded: {why}" for name, why in self.failed.items()))
 
 
 def autograde_many(assignments: list[str], students: list[str] | None = None, jobs: int | None = None,

@@ -44,8 +44,7 @@ def autograde(assignments: list[str], students: list[str] | None, jobs: int, for
             continue
         tabled[name] = tables.class_results(name, [r.student for r in runs])
         print(tables.table(name, tabled[name], runs))
-    if batch.failed:
-        raise course.CourseError("; ".join(f"{name} was not graded: {why}" for name, why in batch.failed.items()))
+    batch.raise_failures()
     return tabled
 
 
@@ -89,8 +88,7 @@ def demo(names: list[str], jobs: int) -> None:
     print(f"grading {sum(map(len, classes.values()))} demo submissions of {len(names)} assignment(s) "
           f"with {jobs} workers")
     batch = grading.autograde_many(names, None, jobs, force=True)
-    if batch.failed:
-        raise course.CourseError("; ".join(f"{name} was not graded: {why}" for name, why in batch.failed.items()))
+    batch.raise_failures()
     for name, students in classes.items():
         rows = tables.class_results(name, students)
         print(f"\n== {name}")
