@@ -15,11 +15,9 @@ Conventions (DESIGN.md): float64, exact shape match, all values finite, and a pa
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import contextvars
 import inspect
-import os
 import warnings
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,25 +27,20 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from . import diagnosis, integrity, sampling  # noqa: E402
+from . import diagnosis, integrity, sampling, twin  # noqa: E402
 from .compare import RTOL, compare as _compare, relative_error  # noqa: E402,F401
 from .sampling import interval, invertible, positive, spd  # noqa: E402,F401
 
 DEFAULT_POINTS = 5
 
-# Grading mode (DESIGN.md, "Grading principles"): the grader starts the kernel with a per-run secret. Checks then
-# draw their points from it, record the student's values as evidence in the cell's output, and never raise; a
-# trusted step outside the kernel compares that evidence with the solution's and decides the score.
-_SECRET = os.environ.pop("AUTOGRADER_SECRET", None)
-# The grader's run of the instructor's solution also computes the reference (so it can prove the solution right)
-# and the named mistakes at the secret points; a student's kernel only records the student's values there.
-_REFERENCE = os.environ.pop("AUTOGRADER_REFERENCE", "") == "1"
-from .compare import EVIDENCE_MIME  # noqa: E402
-_CALLS = {"cell": None, "count": 0}
+# While grading, test cells run in the trusted driver (autograder.grading.driver), never in the student's kernel.
+# The driver sets this context around each test cell: the student's functions are then proxies into the kernel,
+# and the checks add the integrity call (autograder.twin) and keep their messages free of points and values.
+_DRIVER: contextvars.ContextVar = contextvars.ContextVar("vc4ml_driver", default=None)
 
 __all__ = [
     "CheckResult", "CheckFailed", "derivative", "gradient", "jacobian", "hessian", "values", "close", "equal",
-    "interval", "positive", "invertible", "spd", "environment", "rng", "grading",
+    "interval", "positive", "invertible", "spd", "environment", "rng",
 ]
 
 
@@ -61,6 +54,7 @@ class CheckResult:
     points: int = 0
     worst_error: float = float("nan")
     mistakes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)   # integrity findings kept for review, not failed
 
     def __repr__(self) -> str:
         return self.message
@@ -69,9 +63,8 @@ class CheckResult:
         return self.passed
 
     def assert_passed(self) -> None:
-        """Print the verdict; raise ``AssertionError`` with it if the check failed (not while grading: there
-        the evidence decides, so every check in a cell runs)."""
-        if not self.passed and _SECRET is None:
+        """Print the verdict; raise ``AssertionError`` with it if the check failed."""
+        if not self.passed:
             raise CheckFailed(self.message)
         print(self.message)
 
@@ -96,68 +89,16 @@ def environment() -> None:
           f"| x64: {jax.config.jax_enable_x64}")
 
 
-# ---------------------------------------------------------------- grading mode
-
-
-def grading() -> bool:
-    """True while the course's grader runs this kernel (checks record evidence instead of deciding)."""
-    return _SECRET is not None
-
-
-def _current_cell() -> str:
-    try:
-        return get_ipython().history_manager.input_hist_raw[-1]  # noqa: F821  (IPython)
-    except Exception:
-        return ""
-
-
-def _grading_seed() -> int:
-    """Deterministic per (secret, test cell, call): the solution's run and the student's draw the same points."""
-    cell = _current_cell()
-    if _CALLS["cell"] != cell:
-        _CALLS["cell"], _CALLS["count"] = cell, 0
-    _CALLS["count"] += 1
-    digest = hashlib.sha256(f"{_SECRET}|{cell}|{_CALLS['count']}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
+# ---------------------------------------------------------------- test randomness
 
 
 def rng(seed=None) -> np.random.Generator:
-    """Random numbers for test code: fresh in a notebook, reproducible from the secret while grading."""
-    return np.random.default_rng(_grading_seed() if _SECRET is not None and seed is None else seed)
+    """Random numbers for test code: fresh on every run (while grading too: points nobody knows in advance)."""
+    return np.random.default_rng(seed)
 
 
-def _encode(value):
-    try:
-        arr = np.asarray(value)
-        if arr.dtype.kind in "fiucb":
-            return {"shape": list(arr.shape), "dtype": arr.dtype.str, "data": arr.astype(np.float64).ravel().tolist()}
-    except Exception:
-        pass
-    try:
-        return {"json": json.loads(json.dumps(value))}
-    except (TypeError, ValueError):
-        return {"repr": repr(value)[:200]}
-
-
-def _record(kind: str, title: str, result: "CheckResult", args=(), got=(), error: str = "", rtol=None,
-            atol: float = 0.0, autodiff=(), inputs: str = "", mistakes: dict | None = None) -> None:
-    """Show the evidence of one check as a cell output the trusted grader reads (grading mode only)."""
-    if _SECRET is None:
-        return
-    from IPython.display import display
-
-    record = {"kind": kind, "title": title, "error": error, "rtol": rtol, "atol": atol,
-              "args": [[_encode(a) for a in point] for point in args], "got": [_encode(g) for g in got],
-              "autodiff": sorted(set(autodiff)), "verdict": result.message, "inputs": inputs}
-    if mistakes:
-        record["mistakes"] = {label: None if values is None else [_encode(v) for v in values]
-                              for label, values in mistakes.items()}
-    display({EVIDENCE_MIME: record, "text/plain": f"[evidence for {title}]"}, raw=True)
-
-
-def _evidence_only() -> bool:
-    """A student's kernel while grading: record the answers at the secret points; the grader judges them."""
-    return _SECRET is not None and not _REFERENCE
+def _driving():
+    return _DRIVER.get()
 
 
 # ---------------------------------------------------------------- formatting
@@ -199,14 +140,16 @@ def _label(fn: Callable, fallback: str) -> str:
 
 
 def _as_array(value, what: str) -> np.ndarray:
+    shown = "" if _driving() else f": {_fmt(value)}"
     if value is None:
         raise _Fail(f"{what} returned None: is a `return` missing?")
     try:
         arr = np.asarray(value)
     except Exception as exc:  # a jax tracer, a ragged list, ...
-        raise _Fail(f"{what} returned {type(value).__name__}, which is not an array: {exc}") from None
-    if arr.dtype == object:
-        raise _Fail(f"{what} returned {type(value).__name__} that is not numeric: {_fmt(value)}")
+        why = "" if _driving() else f": {exc}"
+        raise _Fail(f"{what} returned {type(value).__name__}, which is not an array{why}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biufc":
+        raise _Fail(f"{what} returned {type(value).__name__} that is not numeric{shown}")
     if arr.dtype.kind == "b":
         arr = arr.astype(np.float64)
     return arr
@@ -234,21 +177,32 @@ def _normalise_domains(domain, count: int) -> list[Callable]:
     return [sampling.as_sampler(domain)] * count
 
 
+def _copies(args: Sequence[Any]) -> list:
+    return [np.array(a, copy=True) if np.ndim(a) else np.float64(a) for a in args]
+
+
 def _call(fn: Callable, args: Sequence[Any], what: str):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return fn(*[np.array(a, copy=True) if np.ndim(a) else np.float64(a) for a in args])
+            return fn(*_copies(args))
     except NotImplementedError:
         raise _Fail(f"{what} is not answered yet (it still raises NotImplementedError)") from None
     except _Fail:
         raise
     except Exception as exc:
-        raise _Fail(f"{what} raised {type(exc).__name__}: {exc}") from None
+        if getattr(exc, "kind", None) and _driving():  # the channel's own words (autograder.grading.channel)
+            raise _Fail(str(exc).replace("your function", what, 1)) from None
+        raise _Fail(f"{what} raised {type(exc).__name__}" + ("" if _driving() else f": {exc}")) from None
 
 
-def _jit_or_eager(reference: Callable) -> Callable:
+_REFERENCES: dict = {}   # (transform, f, argnums) -> its evaluator: one compile per set-up function, not per check
+
+
+def _jit_or_eager(reference: Callable, key=None) -> Callable:
     """Evaluate the reference under jit (one compile for all points) or, if it cannot be traced, eagerly."""
+    if key is not None and key in _REFERENCES:
+        return _REFERENCES[key]
     jitted, state = jax.jit(reference), {"jit": True}
 
     def evaluate(*args):
@@ -259,99 +213,125 @@ def _jit_or_eager(reference: Callable) -> Callable:
                 state["jit"] = False
         return reference(*args)
 
+    if key is not None:
+        if len(_REFERENCES) > 256:
+            _REFERENCES.clear()
+        _REFERENCES[key] = evaluate
     return evaluate
 
 
+@dataclass
+class _Hand:
+    """What a "by hand" check forbids: following ``f`` (the set-up function under test) at its arguments ``at``."""
+
+    f: Callable | None
+    at: Sequence[int] | None
+    policy: str | None      # "zero", "flag", or None: the batch's policy
+
+
 def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, points: int, seed,
-         rtol: float | None, atol: float, autodiff: bool, mistakes: Mapping[str, Callable] | None,
-         name: str | None) -> CheckResult:
+         rtol: float | None, atol: float, hand: _Hand | None, mistakes: Mapping[str, Callable] | None,
+         name: str | None, key=None) -> CheckResult:
     title = f"{kind} {name}" if name else kind
     try:
         if not callable(student):
-            raise _Fail(f"expected a function, got {type(student).__name__} {_fmt(student)}")
+            raise _Fail(f"expected a function, got {type(student).__name__}"
+                        + ("" if _driving() else f" {_fmt(student)}"))
         arg_shapes = _normalise_shapes(shapes)
         samplers = _normalise_domains(domain, len(arg_shapes))
-        rng = np.random.default_rng(_grading_seed() if _SECRET is not None else seed)
+        rng = np.random.default_rng(seed)
         names = _arg_names(student, len(arg_shapes))
-        cases, evaluate = [], _jit_or_eager(reference)
+        cases, evaluate = [], _jit_or_eager(reference, key)
         for _ in range(points):
             args = [s(rng, shp) for s, shp in zip(samplers, arg_shapes)]
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in args]
-            if _evidence_only():
-                cases.append((args, None))
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                expected = np.asarray(evaluate(*args), dtype=np.float64)
-            if not np.all(np.isfinite(expected)):
-                raise ValueError(f"the reference is not finite at {_at(names, args)}: choose another domain")
-            cases.append((args, expected))
-        if _evidence_only():
-            return _evidence(kind, title, student, cases, rtol, atol, autodiff, _domains(names, samplers))
-        return _verdict(kind, title, student, cases, names, rtol, atol, autodiff, mistakes, samplers)
-    except _Fail as fail:
-        result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
-        _record(kind, title, result, error=fail.message, rtol=rtol, atol=atol)
+            cases.append((args, _expected(evaluate, args, names)))
+        result = _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers)
+        if result.passed and hand is not None and _driving():
+            args = [np.float64(a) if np.ndim(a) == 0 else a for a in (s(rng, shp) for s, shp in
+                                                                     zip(samplers, arg_shapes))]
+            _twin_call(result, student, reference, args, _expected(evaluate, args, names), rtol, atol, hand, rng)
         return result
+    except _Fail as fail:
+        return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
 
 
-def _answers(student, cases, autodiff: bool) -> tuple[list, list, "_Fail | None"]:
-    """The student's values at the cases' points (up to the first failure), the autodiff traces seen meanwhile, and
-    that failure. Caches are cleared only in a notebook: while grading, the hooks are a courtesy and the grader's
-    own scan of the notebook's cells is what counts."""
+def _expected(evaluate, args, names) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = np.asarray(evaluate(*args), dtype=np.float64)
+    if not np.all(np.isfinite(expected)):
+        raise ValueError(f"the reference is not finite at {_at(names, args)}: choose another domain")
+    return expected
+
+
+def _answers(student, cases, hand) -> tuple[list, list, "_Fail | None"]:
+    """The student's values at the cases' points (up to the first failure), the autodiff seen meanwhile, and that
+    failure. In a notebook, trace hooks (after clearing compiled caches) see autodiff; while grading, the kernel's
+    end of the channel reports it with each value."""
     got = []
-    watch = contextlib.nullcontext([]) if autodiff else integrity.watch_autodiff(clear=_SECRET is None)
+    driver = _driving()
+    if driver is not None:
+        del driver.channel.findings[:]
+    watch = contextlib.nullcontext([]) if hand is None or driver else integrity.watch_autodiff(clear=True)
+    many = getattr(student, "call_many", None) if driver is not None else None
     with watch as traces:
         try:
-            for args, _ in cases:
-                got.append(_as_array(_call(student, args, "your function"), "your function"))
+            if many is not None:  # a student's function in the kernel: every point in one request
+                for out in many([_copies(args) for args, _ in cases]):
+                    if isinstance(out, Exception):
+                        raise _Fail(str(out))
+                    got.append(_as_array(out, "your function"))
+            else:
+                for args, _ in cases:
+                    got.append(_as_array(_call(student, args, "your function"), "your function"))
         except _Fail as fail:
             return got, list(traces), fail
+    if driver is not None and hand is not None:
+        return got, list(driver.channel.findings), None
     return got, list(traces), None
 
 
-def _evidence(kind, title, student, cases, rtol, atol, autodiff, inputs) -> CheckResult:
-    """Grading a student: evaluate the answer at the secret points and record it, nothing more (no reference, no
-    verdict: the grader decides outside the kernel)."""
-    got, traces, fail = _answers(student, cases, autodiff)
+def _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers) -> CheckResult:
+    got, traces, fail = _answers(student, cases, hand)
     if fail:
-        result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
-    else:
-        result = CheckResult(title, True, f"• {title}: answers recorded at {len(cases)} points for the grader")
-    _record(kind, title, result, [c[0] for c in cases], got, fail.message if fail else "", rtol, atol, traces,
-            inputs)
-    return result
-
-
-def _verdict(kind, title, student, cases, names, rtol, atol, autodiff, mistakes, samplers) -> CheckResult:
-    got, traces, fail = _answers(student, cases, autodiff)
-    if fail:
-        result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
-        _record(kind, title, result, [c[0] for c in cases], got, fail.message, rtol, atol, traces)
-        return result
+        return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
     outcomes = [(args, expected, g, *_compare(g, expected, rtol, atol)) for (args, expected), g in zip(cases, got)]
     try:
-        result = _judge(title, student, cases, names, rtol, atol, autodiff, mistakes, samplers, outcomes, traces)
+        return _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces)
     except _Fail as fail:
-        result = CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
-    if _SECRET is not None:  # the solution's run: the grader names these mistakes in students' answers
-        _record(kind, title, result, [c[0] for c in cases], got, "", rtol, atol, traces, _domains(names, samplers),
-                _mistake_values(mistakes, cases))
-    return result
+        return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
 
 
-def _judge(title, student, cases, names, rtol, atol, autodiff, mistakes, samplers, outcomes, traces) -> CheckResult:
-    if traces and not autodiff:
-        named = integrity.autodiff_names_in_source(student)
-        how = f" ({', '.join(named)})" if named else f" (JAX traced {sorted(set(traces))[0]})"
-        raise _Fail("your hand derivation calls JAX automatic differentiation" + how
-                    + ": derive it by hand and write the formula", ["autodiff"])
+def _policy(hand: _Hand) -> str:
+    driver = _driving()
+    return hand.policy or (driver.policy if driver is not None else "zero")
+
+
+def _finding(result: CheckResult, hand: _Hand, note: str) -> None:
+    """An integrity finding: the check fails (policy "zero") or passes with the finding kept for review."""
+    if _policy(hand) == "flag":
+        result.flags.append(f"{result.name}: {note}")
+        return
+    result.passed = False
+    result.message = f"✘ {result.name}: {note}"
+    result.mistakes = ["integrity"]
+
+
+def _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces) -> CheckResult:
     failed = [o for o in outcomes if not o[3]]
     worst = max(o[4] for o in outcomes)
     if not failed:
-        return CheckResult(title, True, f"✔ {title}: correct at {len(cases)} random points, "
-                           f"{_domains(names, samplers)} "
-                           f"(worst relative error {worst:.1e})", len(cases), worst)
+        result = CheckResult(title, True, f"✔ {title}: correct at {len(cases)} random points, "
+                             f"{_domains(names, samplers)} "
+                             f"(worst relative error {worst:.1e})", len(cases), worst)
+        if traces and hand is not None:
+            named = [] if _driving() else integrity.autodiff_names_in_source(student)
+            how = ", ".join(named) if named else sorted(set(traces))[0]
+            if not how.startswith("calls"):
+                how = f"calls JAX automatic differentiation ({how})"
+            _finding(result, hand, f"your hand derivation {how}: derive it by hand and write the formula")
+        return result
     args, expected, got, _, err, _ = failed[0]
     named = [label for label, values in _mistake_values(mistakes, cases).items()
              if values is not None and all(_compare(o[2], v, diagnosis.CLOSE, 0)[0] for o, v in zip(outcomes, values))]
@@ -361,6 +341,46 @@ def _judge(title, student, cases, names, rtol, atol, autodiff, mistakes, sampler
     message = (f"✘ {title}: {summary}. Inputs: {_domains(names, samplers)}{diagnosis.DETAILS}"
                f"at {_at(names, args)} expected {_fmt(expected)} but got {_fmt(got)}{detail}")
     return CheckResult(title, False, message, len(cases), worst, diagnosis.findings(rows, named))
+
+
+def _twin_call(result: CheckResult, student, reference, args, expected, rtol, atol, hand: _Hand, rng) -> None:
+    """Grading only: call the answer once more, at a fresh point, with the set-up function ``hand.f`` swapped (in
+    the kernel) for its twin, equal to it at the point but with other derivatives (autograder.twin). A formula
+    gives the true value; an answer computed from f gives the twin's."""
+    driver = _driving()
+    label = driver.setup_name(hand.f)
+    if label is None or not twin.swappable(hand.f):
+        return
+    at = list(hand.at) if hand.at is not None else list(range(len(args)))
+    centre = [np.asarray(args[i], dtype=np.float64) for i in at]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = np.asarray(hand.f(*centre), dtype=np.float64)
+    except Exception:
+        return
+    slopes = [rng.normal(size=c.shape) / np.sqrt(max(1, c.size)) for c in centre]
+    offset = rng.normal(size=value.shape) * max(1.0, float(np.max(np.abs(value), initial=0.0)))
+    spec = driver.twin_spec(label, centre, slopes, offset)
+    note = (f"your answer follows {label} itself: it changed when {label} was replaced by a function with the "
+            f"same value at the point but other derivatives there{{how}}. It is computed from {label} by automatic "
+            f"differentiation or finite differences, not from a formula derived by hand")
+    with driver.channel.twin(spec):
+        try:
+            got = _as_array(_call(student, args, "your function"), "your function")
+        except _Fail as fail:
+            _finding(result, hand, note.format(how=f" (then: {fail.message})"))
+            return
+    if _compare(got, expected, rtol, atol)[0]:
+        return
+    with twin.swapped([hand.f], centre, slopes, offset), jax.disable_jit(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            follows = np.asarray(reference(*args), dtype=np.float64)
+            exact = _compare(got, follows, diagnosis.CLOSE, 0)[0]
+        except Exception:
+            exact = False
+    _finding(result, hand, note.format(how=", to what differentiating the replacement gives" if exact else ""))
 
 
 def _mistake_values(mistakes, cases) -> dict[str, list | None]:
@@ -385,23 +405,28 @@ def _grad_ref(f: Callable, argnums: int, transform: Callable) -> Callable:
 
 
 def derivative(df: Callable, f: Callable, domain=None, *, points: int = DEFAULT_POINTS, seed=None,
-               rtol: float | None = None, atol: float = 0.0, mistakes=None, name: str | None = None) -> CheckResult:
-    """Check ``df(x)`` against ``jax.grad(f)(x)`` for scalar x drawn from ``domain``."""
+               rtol: float | None = None, atol: float = 0.0, mistakes=None, name: str | None = None,
+               integrity: str | None = None) -> CheckResult:
+    """Check ``df(x)`` against ``jax.grad(f)(x)`` for scalar x drawn from ``domain``.
+
+    ``df`` must be derived by hand: while grading, an answer computed from f itself fails (``integrity="flag"``
+    only flags it for review)."""
     return _run("derivative", df, _grad_ref(f, 0, jax.grad), shapes=None, domain=domain, points=points,
-                seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
-                name=name or f"of {_label(f, 'f')}")
+                seed=seed, rtol=rtol, atol=atol, hand=_Hand(f, None, integrity), mistakes=mistakes,
+                name=name or f"of {_label(f, 'f')}", key=(jax.grad, f, 0))
 
 
 def _autodiff_check(kind: str, transform: Callable, reference: str, doc: str) -> Callable:
     def check_against_jax(answer: Callable, f: Callable, shapes, domain=None, *, argnums: int = 0,
                           points: int = DEFAULT_POINTS, seed=None, rtol: float | None = None, atol: float = 0.0,
-                          mistakes=None, name: str | None = None) -> CheckResult:
+                          mistakes=None, name: str | None = None, integrity: str | None = None) -> CheckResult:
         return _run(kind, answer, _grad_ref(f, argnums, transform), shapes=shapes, domain=domain,
-                    points=points, seed=seed, rtol=rtol, atol=atol, autodiff=False, mistakes=mistakes,
-                    name=name or f"of {_label(f, 'f')}")
+                    points=points, seed=seed, rtol=rtol, atol=atol, hand=_Hand(f, None, integrity),
+                    mistakes=mistakes, name=name or f"of {_label(f, 'f')}", key=(transform, f, argnums))
 
     check_against_jax.__name__ = check_against_jax.__qualname__ = kind.lower()
-    check_against_jax.__doc__ = f"Check ``answer(*args)`` against ``{reference}(*args)``{doc}."
+    check_against_jax.__doc__ = (f"Check ``answer(*args)`` against ``{reference}(*args)``{doc}; the answer "
+                                 "must be derived by hand (see ``derivative``).")
     return check_against_jax
 
 
@@ -412,13 +437,17 @@ hessian = _autodiff_check("Hessian", jax.hessian, "jax.hessian(f, argnums)", "")
 
 def values(fn: Callable, reference: Callable, shapes=None, domain=None, *, points: int = DEFAULT_POINTS,
            seed=None, rtol: float | None = None, atol: float = 0.0, autodiff: bool = True,
+           derived_from: Callable | None = None, at: Sequence[int] | None = None, integrity: str | None = None,
            mistakes=None, name: str | None = None) -> CheckResult:
     """Check ``fn(*args)`` against ``reference(*args)``: for HVPs, Taylor polynomials, finite differences.
 
-    ``autodiff=False`` makes JAX autodiff inside ``fn`` a failure, as in the derivative checks.
+    ``autodiff=False`` makes the answer a hand derivation: JAX autodiff inside ``fn`` fails the check and, while
+    grading, so does an answer computed from ``derived_from`` (the set-up function the quantity is derived from,
+    evaluated at the arguments ``at``, by default all of them); ``integrity="flag"`` only flags it.
     """
+    hand = None if autodiff else _Hand(derived_from, at, integrity)
     return _run("values", fn, reference, shapes=shapes, domain=domain, points=points, seed=seed,
-                rtol=rtol, atol=atol, autodiff=autodiff, mistakes=mistakes,
+                rtol=rtol, atol=atol, hand=hand, mistakes=mistakes,
                 name=name or f"of {_label(fn, 'your function')}")
 
 
@@ -426,17 +455,14 @@ def close(got, expected, *, rtol: float | None = None, atol: float = 0.0, name: 
           reveal: bool = False) -> CheckResult:
     """Compare one computed answer with the expected one (same rules: shape, finiteness, tolerance).
 
-    The expected value is shown only with ``reveal=True``, so a self-check does not give the answer away.
+    The expected value is shown only with ``reveal=True`` (never while grading), so a self-check does not give
+    the answer away.
     """
     try:
         g = _as_array(got, "your answer")
     except _Fail as fail:
-        result = CheckResult(name, False, f"✘ {name}: {fail.message}")
-        _record("close", name, result, error=fail.message, rtol=rtol, atol=atol)
-        return result
-    result = _close_verdict(g, expected, rtol, atol, name, reveal)
-    _record("close", name, result, got=[g], rtol=rtol, atol=atol)
-    return result
+        return CheckResult(name, False, f"✘ {name}: {fail.message}")
+    return _close_verdict(g, expected, rtol, atol, name, reveal and not _driving())
 
 
 def _close_verdict(g, expected, rtol, atol, name, reveal) -> CheckResult:
@@ -449,7 +475,8 @@ def _close_verdict(g, expected, rtol, atol, name, reveal) -> CheckResult:
         error = f"relative error {err:.1e}" if scale > atol else \
             f"absolute error {float(np.linalg.norm(g.astype(np.float64) - e)):.1e}"
         return CheckResult(name, True, f"✔ {name}: correct ({error})", 1, err)
-    shown = f"expected {_fmt(e)} but got {_fmt(g)}" if reveal else f"{_fmt(g)} is not right"
+    shown = (f"expected {_fmt(e)} but got {_fmt(g)}" if reveal else
+             "your answer is not right" if _driving() else f"{_fmt(g)} is not right")
     return CheckResult(name, False, f"✘ {name}: {shown}" + (f". {reason}" if reason else ""),
                        1, err, [reason] if reason else [])
 
@@ -460,7 +487,6 @@ def equal(got, expected, *, name: str = "answer") -> CheckResult:
         same = bool(got == expected)
     except Exception:
         same = False
-    result = (CheckResult(name, True, f"✔ {name}: correct", 1, 0.0) if same
-              else CheckResult(name, False, f"✘ {name}: got {got!r}, which is not right", 1, 1.0))
-    _record("equal", name, result, got=[got])
-    return result
+    shown = "your answer" if _driving() else f"got {got!r}, which"
+    return (CheckResult(name, True, f"✔ {name}: correct", 1, 0.0) if same
+            else CheckResult(name, False, f"✘ {name}: {shown} is not right", 1, 1.0))

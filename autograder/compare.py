@@ -1,7 +1,8 @@
 """The comparison rule of DESIGN.md, in numpy only (used in the kernel by the checks and outside it by the grader).
 
-Shapes must match exactly, values must be finite, and an answer passes iff ‖a−b‖ ≤ rtol·(‖a‖+‖b‖) + atol, with
-rtol chosen by the less precise of the two arrays unless given.
+Shapes must match exactly, values must be finite, and an answer passes iff ‖a−b‖ ≤ rtol·(‖a‖+‖b‖) + atol. The
+question owns rtol (1e-8 unless it sets one): the answer's dtype never loosens it, and an answer in a float type
+less precise than float64 fails with a diagnosis that says so (DESIGN.md, Grading principle 3).
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ import numpy as np
 
 from . import diagnosis
 
-EVIDENCE_MIME = "application/vnd.vc4ml.evidence+json"  # a check's evidence in a cell's outputs, while grading
-RTOL = {2: 1e-2, 4: 1e-4, 8: 1e-8}  # by the float itemsize of the less precise array
+RTOL = 1e-8   # unless the question sets its own
 
 
 def tolerance(got: np.ndarray, expected: np.ndarray, rtol: float | None) -> float:
-    if rtol is not None:
-        return rtol
-    sizes = [a.dtype.itemsize if a.dtype.kind == "f" else 8 for a in (got, expected)]
-    return RTOL.get(min(sizes), 1e-8)
+    return RTOL if rtol is None else rtol
+
+
+def low_precision(got) -> str | None:
+    """The name of a float dtype less precise than float64 (float16, bfloat16, float32, complex64), or None."""
+    name = getattr(got, "wire_dtype", None) or np.asarray(got).dtype.name
+    kind = np.asarray(got).dtype.kind
+    if name == "bfloat16" or (kind in "fc" and np.asarray(got).dtype.itemsize < (8 if kind == "f" else 16)):
+        return name
+    return None
 
 
 def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
@@ -32,6 +38,10 @@ def compare(got: np.ndarray, expected: np.ndarray, rtol: float | None, atol: flo
     """(passed, relative error, reason it failed)."""
     if got.shape != expected.shape:
         return False, float("inf"), diagnosis.shape_mistake(got, expected)
+    low = low_precision(got)
+    if low:
+        return False, float("inf"), (f"your answer is {low}, but this question is checked in float64: keep "
+                                     "jax_enable_x64 on and do not cast to a lower precision")
     if got.dtype.kind == "c" and expected.dtype.kind != "c":
         return False, float("inf"), "your answer is complex; the derivative is real"
     if not np.all(np.isfinite(got)):

@@ -110,7 +110,7 @@ def findings(outcomes: list[tuple], named: list[str] = ()) -> list[str]:
 def _same_mistake(outcomes, failed) -> list[str]:
     """Name a mistake that holds at every point (or, failing that, at every wrong point)."""
     first_reason = failed[0][3]
-    if first_reason and first_reason.startswith("your answer contains"):
+    if first_reason and first_reason.startswith(("your answer contains", "your answer is")):
         return [first_reason]
     for rows, prefix in ((outcomes, ""), (failed, "where it is wrong: ")):
         if any(np.shape(o[0]) != np.shape(o[1]) or not np.all(np.isfinite(o[0])) for o in rows):

@@ -53,7 +53,11 @@ CLONE_NEWNET = 0x40000000
 # what a kernel may inherit from the grader's environment; everything else (AUTOGRADER_DATA, paths, tokens) is dropped
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "JAX_PLATFORMS", "JAX_ENABLE_X64", "XLA_FLAGS",
             "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_CLIENT_MEM_FRACTION", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS",
-            "MPLBACKEND", "AUTOGRADER_SECRET", "NBGRADER_EXECUTION", "PYDEVD_DISABLE_FILE_VALIDATION")
+            "MPLBACKEND", "NBGRADER_EXECUTION", "PYDEVD_DISABLE_FILE_VALIDATION")
+# The kernel: isolated mode (no cwd, script folder or PYTHON* variables on sys.path: a submission's `autograder.py`
+# or `json.py` shadows nothing), with the check library and the channel's end imported before any cell runs.
+KERNEL_MAIN = ("import autograder.check, autograder.endpoint; from ipykernel import kernelapp; "
+               "kernelapp.launch_new_instance()")
 
 
 @dataclass
@@ -68,7 +72,8 @@ class Limits:
     file_size: int = 64 * MiB            # RLIMIT_FSIZE: the largest file the kernel may write
     tmp_size: int = 256 * MiB            # each of the sandbox's tmpfs (/tmp and the home folder)
     output: int = 4 * MiB                # output bytes kept per cell (the rest is dropped, with a note)
-    message: int = 64 * MiB              # largest ZMQ message the grader accepts from the kernel
+    message: int = 16 * MiB              # largest ZMQ message the grader accepts from the kernel
+    output_total: int = 32 * MiB         # all messages of one notebook, at raw size: past it the kernel is stopped
     network: bool = False                # False: the kernel gets no network where the machine allows it
 
     def describe(self) -> str:
@@ -263,8 +268,9 @@ def install_kernelspec(folder: Path) -> Path:
     """Write the sandbox kernelspec under ``folder/kernels`` and return ``folder`` (for JUPYTER_PATH)."""
     spec = folder / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "autograder.sandbox", "launch", "--",
-            sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # -I: the launcher runs on the host with the grader's rights; nothing of the submission may be on its path
+    argv = [sys.executable, "-I", "-m", "autograder.sandbox", "launch", "--",
+            sys.executable, "-I", "-c", KERNEL_MAIN, "-f", "{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps({
         "argv": argv, "display_name": "Python 3 (vc4ml sandbox)", "language": "python",
         "interrupt_mode": "message", "metadata": {"debugger": False}}, indent=1))
@@ -332,6 +338,19 @@ class Box:
         if by_uid:
             _kill_uid(self.uid)
         return bool(self.cgroups) or by_uid
+
+    def seal_ipc(self) -> None:
+        """Once the kernel has bound its sockets, its socket folder is no longer writable by it, so it cannot be
+        filled (the kernel runs under its own uid only; without one, RLIMIT_FSIZE caps each file)."""
+        if self.uid is None:
+            return
+        for path in [self.ipc, *self.ipc.iterdir()]:
+            try:
+                os.chown(path, 0, 0, follow_symlinks=False)
+                if path == self.ipc or path.is_file():
+                    os.chmod(path, 0o755 if path == self.ipc else 0o644)
+            except OSError:
+                pass
 
     def close(self) -> None:
         """Kill whatever is left of the kernel and remove its cgroups and folders."""
@@ -498,6 +517,7 @@ def _bwrap_argv(cfg: dict, kernel: list[str]) -> list[str]:
         elif p.is_dir():
             argv += ["--ro-bind", str(p), str(p)]
     argv += ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev",
+             "--size", str(limits["tmp_size"] // 16), "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", str(limits["tmp_size"]), "--tmpfs", "/tmp",
              "--perms", "0755", "--dir", "/home",
              "--size", str(limits["tmp_size"]), "--tmpfs", HOME]

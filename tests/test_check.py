@@ -131,9 +131,11 @@ def test_student_cannot_mutate_the_test_points():
     assert "all zeros" in r.message
 
 
-def test_float32_answers_get_the_float32_tolerance():
-    ok = check.derivative(lambda x: np.float32(np.cos(x)), jnp.sin)
-    assert ok.passed
+def test_low_precision_answers_fail_and_say_so():
+    """The question owns the tolerance: a float32 or float16 answer never loosens it (it used to pass)."""
+    for dtype in (np.float32, np.float16):
+        r = check.derivative(lambda x, dtype=dtype: dtype(np.cos(x)), jnp.sin)
+        assert not r.passed and "checked in float64" in r.message and np.dtype(dtype).name in r.message
 
 
 def test_autodiff_in_a_hand_derivation_is_flagged():

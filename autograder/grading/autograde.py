@@ -8,9 +8,13 @@ files changed since it was last graded (a hash kept next to the autograded copy)
 The pool sits behind a one-method interface: anything with ``map_unordered(fn, items)`` can replace ``LocalPool``
 (the items are picklable jobs and ``fn`` is :func:`run_job`).
 
-A batch may hold several assignments. Its first jobs run each assignment's solution at that assignment's secret
-points (:class:`SolutionJob`); a worker grading a submission waits for its solution's evidence before it touches the
-gradebook, so a solution that fails its own tests leaves that assignment's grades as they were.
+A batch may hold several assignments. Its first jobs grade each assignment's solution the way a submission is
+graded (:class:`SolutionJob`); a worker grading a submission waits for that result before it touches the gradebook,
+so a solution that fails its own tests leaves that assignment's grades as they were.
+
+Verdicts (issue 12): the test cells run in the trusted driver of autograder.grading.contained, in the worker,
+never in the kernel. A job carries everything its submission's run needs (:class:`contained.JobSpec`: containment
+plan, limits, the instructor's cells from the gradebook, integrity policy) from the executor to the verdict.
 
 Containment (issue 7): each kernel runs in the sandbox of autograder.sandbox with the batch's ``Limits``, through
 autograder.grading.contained in place of nbgrader's ``Execute``; what the machine allows is probed once per batch
@@ -24,7 +28,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -112,9 +115,8 @@ class Job:
     """Grade one submission."""
     assignment: str
     student: str
-    secret: str                        # per batch; reaches only the kernels, through their environment
-    solution: str                      # file where the batch's SolutionJob leaves the solution's evidence
-    policy: str = "zero"               # autodiff in a hand derivation: "zero" or "flag"
+    solution: str                      # file where the batch's SolutionJob leaves the solution's result
+    policy: str = "zero"               # an answer computed from f in a hand derivation: "zero" or "flag"
     plan: sandbox.Plan | None = None   # what containment this machine allows (probed once per batch)
     limits: sandbox.Limits | None = None
     workdir: str = ""                  # the batch's private folder: kernelspec, staging; removed after the batch
@@ -136,21 +138,32 @@ class SolutionRun:
 
 @dataclass
 class SolutionJob:
-    """Run the instructor's solution once at the batch's secret points; its evidence goes to ``path`` (or the
-    reason it failed), where the workers grading that assignment's submissions wait for it."""
+    """Grade the instructor's solution once, as a submission is graded (sandbox, driver), outside the gradebook;
+    the result goes to ``path`` ({} or the reason it failed), where the workers grading that assignment's
+    submissions wait for it."""
     assignment: str
-    secret: str
     path: str
+    plan: sandbox.Plan | None = None
+    limits: sandbox.Limits | None = None
+    workdir: str = ""
 
     def run(self) -> SolutionRun:
         start = time.perf_counter()
         try:
-            payload = {"evidence": evidence.solution_evidence(self.assignment, self.secret)}
+            _prepare_worker(self)
+            evidence.check_solution(self.assignment, self._spec(), Path(self.workdir))
+            payload: dict = {}
         except Exception as exc:  # a CourseError says what is wrong with the solution; anything else, how it broke
             payload = {"error": str(exc) if isinstance(exc, course.CourseError) else f"{type(exc).__name__}: {exc}"}
         _write_json(Path(self.path), payload)
-        return SolutionRun(self.assignment, "evidence" in payload, time.perf_counter() - start,
+        return SolutionRun(self.assignment, "error" not in payload, time.perf_counter() - start,
                            payload.get("error", ""))
+
+    def _spec(self):
+        from .contained import JobSpec
+
+        return JobSpec(self.plan or sandbox.probe(), self.limits or sandbox.Limits(),
+                       instructor_cells(self.assignment), "zero")
 
     def crashed(self, error: str) -> SolutionRun:
         if not Path(self.path).exists():
@@ -177,7 +190,7 @@ class SolutionFailed(Exception):
 
 
 def _solution(job: Job) -> dict:
-    """The solution's evidence for ``job`` (waiting for the SolutionJob if it is still running), cached per worker."""
+    """The solution's result for ``job`` (waiting for the SolutionJob if it is still running), cached per worker."""
     cache = _WORKER.setdefault("solutions", {})
     if job.solution not in cache:
         path, deadline, parent = Path(job.solution), time.monotonic() + SOLUTION_WAIT, os.getppid()
@@ -189,17 +202,32 @@ def _solution(job: Job) -> dict:
     payload = cache[job.solution]
     if "error" in payload:
         raise SolutionFailed(payload["error"])
-    return payload["evidence"]
+    return payload
+
+
+def instructor_cells(assignment: str) -> dict:
+    """grade id -> {"role", "source"} for the instructor's code cells, from the gradebook (cached per worker)."""
+    cache = _WORKER.setdefault("cells", {})
+    key = f"{course.data_dir()}|{assignment}"
+    if key not in cache:
+        cells = {}
+        for cell in evidence.reference_notebook(assignment)["cells"]:
+            meta = cell["metadata"]["nbgrader"]
+            if cell["cell_type"] == "code" and meta["locked"] and not meta["solution"]:
+                cells[meta["grade_id"]] = {"role": "test" if meta["grade"] else "instructor",
+                                           "source": cell["source"]}
+        cache[key] = cells
+    return cache[key]
 
 
 def grade_one(job: Job) -> GradeRun:
-    """Worker: stage the submission, let nbgrader execute it in a fresh sandboxed kernel that gets the secret, then
-    write the trusted verdict from its evidence to the gradebook (in the worker process, never in the kernel).
+    """Worker: stage the submission, let nbgrader execute it (the student's cells in a fresh sandboxed kernel, the
+    tests in this process's driver), then write the driver's verdicts to the gradebook.
     Whatever happens, the gradebook ends with a score for every graded cell and the verdict file with a reason."""
     start = time.perf_counter()
     staged = None
     try:
-        solution = _solution(job)
+        _solution(job)
     except SolutionFailed as exc:  # the instructor must fix the solution: grade nothing, overwrite nothing
         return GradeRun(job.student, False, time.perf_counter() - start, f"not graded: {exc}"[:500],
                         assignment=job.assignment)
@@ -213,18 +241,21 @@ def grade_one(job: Job) -> GradeRun:
             _manifest(job.assignment, job.student).write_text(json.dumps({"fingerprint": stamp}))
             return GradeRun(job.student, False, time.perf_counter() - start, staged.problem[:500],
                             assignment=job.assignment)
-        os.environ["AUTOGRADER_SECRET"] = job.secret
+        from . import contained
+
+        contained.CURRENT["job"] = contained.JobSpec(job.plan or sandbox.probe(), job.limits or sandbox.Limits(),
+                                                     instructor_cells(job.assignment), job.policy)
         try:
             result = _api().autograde(job.assignment, job.student, force=True, create=True)
         finally:
-            os.environ.pop("AUTOGRADER_SECRET", None)
+            contained.CURRENT["job"] = None
         ok, error = bool(result.get("success")), (result.get("error") or "")
         if not ok and not error:
             error = (result.get("log") or "").strip().splitlines()[-1:] or ["nbgrader failed"]
             error = error[0]
         if ok:
-            _scrub(job.assignment, job.student, job.secret)
-            evidence.score_submission(job.assignment, job.student, solution, job.policy, staged.notes)
+            tests = {gid for gid, cell in instructor_cells(job.assignment).items() if cell["role"] == "test"}
+            evidence.score_submission(job.assignment, job.student, tests, staged.notes)
             _manifest(job.assignment, job.student).write_text(json.dumps({"fingerprint": stamp}))
         else:
             evidence.record_failure(job.assignment, job.student, f"grading failed: {error.strip()[:300]}",
@@ -242,21 +273,6 @@ def grade_one(job: Job) -> GradeRun:
     return GradeRun(job.student, ok, time.perf_counter() - start, error.strip()[:500], assignment=job.assignment)
 
 
-def _scrub(assignment: str, student: str, secret: str) -> None:
-    """Student code can print the secret (it is in the kernel's memory): keep it out of every file we write."""
-    folder = course.data_dir() / "autograded" / student / assignment
-    for path in [folder / f"{assignment}.ipynb", folder / ".run.json"]:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, ValueError):
-            continue
-        if secret in text:  # nbgrader leaves its graded copy read-only: replace the file rather than write to it
-            tmp = path.with_name(path.name + ".scrub")
-            tmp.write_text(text.replace(secret, "[secret]"), encoding="utf-8")
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-            os.replace(tmp, path)
-
-
 _API = {}
 _WORKER: dict = {}
 
@@ -266,20 +282,28 @@ def _stage_root() -> Path:
     return _WORKER["stage"]
 
 
-def _prepare_worker(job: Job) -> None:
-    """Point this worker at the batch's sandbox kernelspec (only our workers look there) and staging folder, and
-    hand the executor the batch's limits."""
-    from . import contained
-
+def _prepare_worker(job) -> None:
+    """Point this worker at the batch's sandbox kernelspec (only our workers look there) and staging folder."""
     workdir = Path(job.workdir or tempfile.mkdtemp(prefix="vc4ml-batch-"))
     if _WORKER.get("workdir") != workdir:
+        _compile_cache(workdir / "jax-cache")
         if not (workdir / "kernels").exists():
             sandbox.install_kernelspec(workdir)
         paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p and p != _WORKER.get("path")]
         os.environ["JUPYTER_PATH"] = os.pathsep.join([str(workdir)] + paths)
         _WORKER.update(workdir=workdir, path=str(workdir), stage=workdir / f"stage-{os.getpid()}")
         _WORKER["stage"].mkdir(exist_ok=True)
-    contained.STATE.update(plan=job.plan, limits=job.limits or sandbox.Limits())
+
+
+def _compile_cache(folder: Path) -> None:
+    """The driver's compiled references, kept on disk for the batch's workers (never seen by a kernel: the sandbox
+    binds only the Python installation and the socket folder)."""
+    import jax
+
+    folder.mkdir(exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def _api():
@@ -398,13 +422,12 @@ def autograde_many(assignments: list[str], students: list[str] | None = None, jo
         workdir = Path(tempfile.mkdtemp(prefix="vc4ml-batch-"))
         try:
             sandbox.install_kernelspec(workdir)
-            batch_secrets = {name: secrets.token_hex(16) for name in assignments if todo[name]}
-            first = [SolutionJob(name, secret, str(workdir / f"solution-{name}.json"))
-                     for name, secret in batch_secrets.items()]
-            then = [Job(name, s, batch_secrets[name], str(workdir / f"solution-{name}.json"), policy, plan,
-                        limits, str(workdir)) for name in batch_secrets for s in todo[name]]
-            stream.write(f"running the solution of {', '.join(batch_secrets)} at this batch's secret points, "
-                         f"then grading {total} submission(s)...\n")
+            names = [name for name in assignments if todo[name]]
+            first = [SolutionJob(name, str(workdir / f"solution-{name}.json"), plan, limits, str(workdir))
+                     for name in names]
+            then = [Job(name, s, str(workdir / f"solution-{name}.json"), policy, plan, limits, str(workdir))
+                    for name in names for s in todo[name]]
+            stream.write(f"grading the solution of {', '.join(names)} first, then {total} submission(s)...\n")
             pool = executor or LocalPool(jobs or os.cpu_count() or 1)
             started, done = time.perf_counter(), 0
             for run in pool.map_unordered(run_job, first + then):

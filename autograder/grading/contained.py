@@ -1,17 +1,22 @@
-"""nbgrader's ``Execute``, contained: the submission's kernel runs in the sandbox (autograder.sandbox) and the
-notebook as a whole has a deadline. Used only by the grader's workers (autograder.grading.autograde puts it in
-place of ``Execute``); stock ``nbgrader autograde`` keeps nbgrader's own.
+"""nbgrader's ``Execute``, contained, with the tests run by the trusted driver: the submission's kernel runs in the
+sandbox (autograder.sandbox) and only ever executes the instructor's set-up and the student's own cells; every test
+cell runs in autograder.grading.driver, in this worker, calling the student's functions through the channel
+(autograder.grading.channel). Used only by the grader's workers (autograder.grading.autograde puts it in place of
+``Execute``); stock ``nbgrader autograde`` keeps nbgrader's own.
 
-Besides starting the kernel through the sandbox kernelspec over ZMQ ``ipc`` sockets, this executor
+What each cell runs is decided by its grade id against the instructor's cells from the gradebook (``Job.cells``),
+never by the submission: an instructor cell runs its trusted source (in the kernel, then in the driver), a test cell
+runs its trusted source in the driver, any other code cell is the student's and runs in the kernel. Student cells
+above the first instructor cell are not run. Besides that, this executor
 
-* gives each cell nbgrader's timeout, cut to what is left of the notebook's time, and stops at the deadline;
-* survives a kernel that dies (a crash, the OOM killer, ``os._exit``) or stops answering (a runaway that ignores
-  interrupts): it records why, kills the sandbox, and leaves the remaining cells unexecuted instead of failing the
-  notebook, so earlier cells keep their evidence;
-* caps what a cell may print (``Limits.output``) and the size of any one message, and ignores display updates and
-  ``clear_output``, so that output can neither exhaust the grader's memory nor rewrite another cell's evidence;
-* writes what happened to each cell, and why the run stopped, to ``.run.json`` next to the graded notebook (out of
-  the kernel's reach), for the trusted verdict.
+* gives each cell nbgrader's timeout, and each test cell that much time for all its calls, cut to what is left of
+  the notebook's time, and stops at the deadline;
+* survives a kernel that dies or stops answering: it records why, kills the sandbox, and leaves the remaining
+  cells unexecuted instead of failing the notebook, so earlier tests keep their verdicts;
+* accounts every message from the kernel at its raw size: past ``Limits.output`` per cell output is dropped, past
+  ``Limits.output_total`` per notebook the kernel is stopped; display updates and ``clear_output`` are ignored;
+* writes the test cells' outputs itself (the verdict, in the grader's words) and the record of each cell and each
+  verdict to ``.run.json`` next to the graded notebook (out of the kernel's reach).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
@@ -28,32 +34,49 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
 from .. import sandbox
+from .channel import Channel, KernelGone, StudentTimeout
+from .driver import CellVerdict, Driver
 
 RUN_FILE = ".run.json"
 IOPUB_WAIT = 4        # seconds to wait for a cell's last output after its reply (nbclient's default)
 INTERRUPTED_WAIT = 2  # ... after a timeout interrupted it: a kernel that is still busy then ignored the interrupt
 DEADLINE_ROOM = 3     # seconds kept back from the notebook's deadline for stopping the kernel
-# Set by the worker around each submission (a worker grades one submission at a time).
-STATE: dict = {"plan": None, "limits": None}
 
 
-def _size(content: dict) -> int:
-    total = 0
-    for key in ("text", "evalue"):
-        if isinstance(content.get(key), str):
-            total += len(content[key])
-    for value in (content.get("data") or {}).values():
-        total += len(value) if isinstance(value, str) else len(json.dumps(value, default=str))
-    total += sum(len(line) for line in content.get("traceback") or [] if isinstance(line, str))
+@dataclass
+class JobSpec:
+    """What one submission's execution needs, handed from the worker's job (autograder.grading.autograde)."""
+
+    plan: sandbox.Plan
+    limits: sandbox.Limits
+    cells: dict = field(default_factory=dict)   # grade id -> {"role": "instructor" | "test", "source": ...}
+    policy: str = "zero"
+
+
+# nbgrader builds the preprocessor from its configuration, so the worker sets the current job here before it
+# calls nbgrader's autograde for one submission (a worker grades one submission at a time).
+CURRENT: dict = {"job": None}
+
+
+def _size(msg: dict) -> int:
+    """A message's size as it arrived: every field, every buffer."""
+    total = sum(len(b) for b in msg.get("buffers") or [] if isinstance(b, (bytes, bytearray, memoryview)))
+    for key in ("header", "parent_header", "metadata", "content"):
+        try:
+            total += len(json.dumps(msg.get(key), default=str))
+        except (TypeError, ValueError):
+            total += 1 << 20
     return total
 
 
 class ContainedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
-        plan, limits = STATE["plan"], STATE["limits"]
-        if plan is None:
+        job: JobSpec | None = CURRENT["job"]
+        if job is None:
             return super().preprocess(nb, resources, km)
+        self._job = job
+        limits = job.limits
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
@@ -67,58 +90,157 @@ class ContainedExecute(Execute):
         self.shutdown_kernel = "immediate"
         started = time.monotonic()
         self._deadline = started + limits.notebook_timeout
-        self._box = sandbox.open_box(plan, limits, folder)
-        run: dict = {"cells": [], "stopped": "", "limits": limits.describe()}
-        stopped = ""
+        self._test_deadline = None
+        self._total_bytes, self._flood, self._gone = 0, False, ""
+        self._box = sandbox.open_box(job.plan, limits, folder)
+        run: dict = {"cells": [], "stopped": "", "limits": limits.describe(), "verdicts": {}}
         try:
             with self.setup_kernel():
                 info = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info["content"]["language_info"]
-                for index, cell in enumerate(self.nb.cells):
-                    if cell.cell_type != "code" or not cell.source.strip():
-                        continue
-                    gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-                    if not stopped and time.monotonic() >= self._deadline - DEADLINE_ROOM - 1:
-                        stopped = f"the notebook ran past its {limits.notebook_timeout} s limit"
-                    if stopped:
-                        run["cells"].append({"index": index, "grade_id": gid, "status": "not run", "seconds": 0})
-                        continue
-                    t0 = time.monotonic()
-                    status = "ok"
-                    self._cell_bytes, self._dropped = 0, 0
-                    self.iopub_timeout = IOPUB_WAIT
-                    try:
-                        self.preprocess_cell(cell, resources, index)
-                        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
-                            status = "timeout"
-                    except CellTimeoutError:
-                        status = "timeout"
-                        stopped = "the kernel did not stop after a timeout (it ignored the interrupt)"
-                    except DeadKernelError:
-                        status = "died"
-                        stopped = self._why_dead()
-                    if self._dropped:
-                        cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
-                            f"\n[grader: {self._dropped / 2**20:.1f} MB of output dropped; "
-                            f"the limit is {limits.output / 2**20:g} MB per cell]\n")))
-                    seconds = round(time.monotonic() - t0, 2)
-                    if status == "ok" and seconds > limits.cell_timeout + 1:
-                        status = "timeout"
-                    run["cells"].append({"index": index, "grade_id": gid, "status": status, "seconds": seconds,
-                                         **({"dropped": self._dropped} if self._dropped else {})})
+                self._box.seal_ipc()
+                self._run_cells(run, resources)
                 self._end_kernel()
         except Exception as exc:  # the kernel could not start, or the client failed: grade what we have
-            stopped = stopped or f"the kernel failed: {type(exc).__name__}: {str(exc)[:200]}"
+            self._gone = self._gone or f"the kernel failed: {type(exc).__name__}: {str(exc)[:200]}"
         finally:
-            if stopped:
+            if self._gone:
                 run["kernel_log"] = self._box.log_tail()
             self._box.close()
-        run["stopped"] = stopped
+        for index, cell in enumerate(self.nb.cells):  # tests never reached: no verdict, so 0 with the reason
+            spec = job.cells.get(cell.metadata.get("nbgrader", {}).get("grade_id", ""), {})
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if spec.get("role") == "test" and gid not in run["verdicts"]:
+                self._verdict(run, cell, gid, CellVerdict(False, f"not run: {self._gone or 'the notebook stopped'}"))
+        run["stopped"] = self._gone
         run["seconds"] = round(time.monotonic() - started, 2)
         (folder / RUN_FILE).unlink(missing_ok=True)  # nbgrader leaves an earlier run's files read-only
         (folder / RUN_FILE).write_text(json.dumps(run, indent=1))
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def _run_cells(self, run: dict, resources) -> None:
+        job, limits = self._job, self._job.limits
+        channel = Channel(self._call_kernel)
+        driver = Driver(channel, job.policy)
+        instructor_seen = False
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type != "code":
+                continue
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            spec = job.cells.get(gid, {})
+            role = spec.get("role", "student")
+            if role != "student":
+                cell.source = spec["source"]     # the instructor's source, whatever the submission holds
+            if not cell.source.strip() and role != "test":
+                continue
+            if not self._gone and time.monotonic() >= self._deadline - DEADLINE_ROOM - 1:
+                self._gone = f"the notebook ran past its {limits.notebook_timeout} s limit"
+            if self._gone:
+                run["cells"].append({"index": index, "grade_id": gid, "status": "not run", "seconds": 0})
+                continue
+            if role == "student" and not instructor_seen:
+                cell.outputs = []
+                run["cells"].append({"index": index, "grade_id": gid, "status": "skipped", "seconds": 0})
+                continue
+            t0 = time.monotonic()
+            if role == "test":
+                self._test_deadline = t0 + limits.cell_timeout
+                self._test_index = index
+                try:
+                    verdict = driver.test_cell(spec["source"], gid) if instructor_seen else \
+                        CellVerdict(False, "the set-up cell did not run")
+                finally:
+                    self._test_deadline = None
+                self._verdict(run, cell, gid, verdict)
+                run["cells"].append({"index": index, "grade_id": gid, "status": "test",
+                                     "seconds": round(time.monotonic() - t0, 2)})
+                continue
+            status = self._kernel_cell(cell, index, resources)
+            self._test_index = index
+            if role == "instructor" and not self._gone:
+                instructor_seen = True
+                try:
+                    driver.instructor_cell(spec["source"], gid)
+                except KernelGone:
+                    pass
+                except Exception as exc:  # the instructor's own code failed here: every test will say so
+                    import traceback
+
+                    run["driver_error"] = traceback.format_exc(limit=8)[-3000:]
+                    self._gone = f"the instructor's cell {gid} failed in the grader ({type(exc).__name__})"
+            seconds = round(time.monotonic() - t0, 2)
+            if status == "ok" and seconds > limits.cell_timeout + 1:
+                status = "timeout"
+            run["cells"].append({"index": index, "grade_id": gid, "status": status, "seconds": seconds,
+                                 **({"dropped": self._dropped} if self._dropped else {})})
+
+    def _kernel_cell(self, cell, index: int, resources) -> str:
+        """Execute one cell in the kernel; its status: ok, timeout or died."""
+        self._cell_bytes, self._dropped = 0, 0
+        self.iopub_timeout = IOPUB_WAIT
+        status = "ok"
+        try:
+            self.preprocess_cell(cell, resources, index)
+            if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+                status = "timeout"
+        except CellTimeoutError:
+            status = "timeout"
+            self._gone = "the kernel did not stop after a timeout (it ignored the interrupt)"
+        except DeadKernelError:
+            status = "died"
+            self._gone = self._why_dead()
+        if self._dropped:
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                f"\n[grader: {self._dropped / 2**20:.1f} MB of output dropped; "
+                f"the limit is {self._job.limits.output / 2**20:g} MB per cell]\n")))
+        self._check_flood()
+        return status
+
+    def _check_flood(self) -> None:
+        if self._flood and not self._gone:
+            self._gone = (f"the notebook printed more than {self._job.limits.output_total / 2**20:g} MB in all: "
+                          "the kernel was stopped")
+            self._box.stop()
+
+    def _call_kernel(self, code: str) -> list:
+        """The channel's transport: run ``code`` in the kernel within the test cell's time; its outputs."""
+        if self._gone:
+            raise KernelGone(self._gone)
+        if time.monotonic() >= min(self._test_deadline or self._deadline, self._deadline - DEADLINE_ROOM):
+            raise StudentTimeout("no time left for this test")
+        cell = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[], execution_count=None)
+        status = self._kernel_cell_quiet(cell)
+        if status == "timeout":
+            raise StudentTimeout("the call ran past the time limit")
+        if self._gone:
+            raise KernelGone(self._gone)
+        return cell.outputs
+
+    def _kernel_cell_quiet(self, cell) -> str:
+        self._cell_bytes, self._dropped = 0, 0
+        self.iopub_timeout = IOPUB_WAIT
+        try:
+            self.execute_cell(cell, self._test_index, store_history=False)
+        except CellTimeoutError:
+            self._gone = "the kernel did not stop after a timeout (it ignored the interrupt)"
+            return "timeout"
+        except DeadKernelError:
+            self._gone = self._why_dead()
+            return "died"
+        self._check_flood()
+        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            return "timeout"
+        return "ok"
+
+    def _verdict(self, run: dict, cell, gid: str, verdict: CellVerdict) -> None:
+        """The test cell's outputs and record, written by the grader: the verdict in its own words."""
+        run["verdicts"][gid] = {"passed": verdict.passed, "diagnosis": verdict.diagnosis, "flags": verdict.flags}
+        text = "✔ passed" if verdict.passed else f"✘ {verdict.diagnosis}"
+        cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text + "\n")]
+        if not verdict.passed:
+            cell.outputs.append(NotebookNode(output_type="error", ename="TestFailed", evalue=verdict.diagnosis,
+                                             traceback=[verdict.diagnosis]))
 
     # -- the sandboxed kernel
 
@@ -133,6 +255,7 @@ class ContainedExecute(Execute):
         env = dict(os.environ)
         env[sandbox.ENV_CONFIG] = self._box.config()
         kwargs["env"] = env
+        kwargs["cwd"] = str(self._box.root)  # never the submission's folder (the launcher is trusted)
         await super().async_start_new_kernel(**kwargs)
 
     start_new_kernel = run_sync(async_start_new_kernel)  # nbclient binds the sync names to its own coroutines
@@ -140,7 +263,7 @@ class ContainedExecute(Execute):
     async def async_start_new_kernel_client(self):
         import zmq
 
-        self.km.context.setsockopt(zmq.MAXMSGSIZE, STATE["limits"].message)
+        self.km.context.setsockopt(zmq.MAXMSGSIZE, self._job.limits.message)
         return await super().async_start_new_kernel_client()
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
@@ -157,7 +280,10 @@ class ContainedExecute(Execute):
             pass
 
     def _cell_timeout(self, cell) -> int:
-        return max(1, min(self.timeout, int(self._deadline - DEADLINE_ROOM - time.monotonic())))
+        left = self._deadline - DEADLINE_ROOM - time.monotonic()
+        if self._test_deadline is not None:
+            left = min(left, self._test_deadline - time.monotonic())
+        return max(1, min(self.timeout, int(left + 0.999)))
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self.iopub_timeout = INTERRUPTED_WAIT
@@ -168,7 +294,7 @@ class ContainedExecute(Execute):
             if self._box.status():
                 break
             time.sleep(0.1)
-        memory = f"{STATE['limits'].memory / 2**30:g} GiB"
+        memory = f"{self._job.limits.memory / 2**30:g} GiB"
         if self._box.oom_killed():
             return f"the kernel ran out of memory (limit {memory}) and was killed"
         log = self._box.log_tail()
@@ -182,18 +308,22 @@ class ContainedExecute(Execute):
     # -- output limits
 
     def process_message(self, msg, cell, cell_index):
-        if STATE["limits"] is None:
+        if CURRENT["job"] is None:
             return super().process_message(msg, cell, cell_index)
+        size = _size(msg)
+        self._total_bytes += size
+        if self._total_bytes > self._job.limits.output_total:
+            self._flood = True
+            return None
         kind = msg.get("msg_type", "")
         if kind in ("update_display_data", "clear_output"):
-            return None   # may not rewrite outputs, least of all another cell's evidence
+            return None   # may not rewrite outputs
         content = msg.get("content") or {}
         if content.get("transient"):
             msg = dict(msg, content={k: v for k, v in content.items() if k != "transient"})
         if kind in ("stream", "display_data", "execute_result", "error"):
-            size = _size(content)
             self._cell_bytes = getattr(self, "_cell_bytes", 0) + size
-            if self._cell_bytes > STATE["limits"].output and kind != "error":
+            if self._cell_bytes > self._job.limits.output:
                 self._dropped = getattr(self, "_dropped", 0) + size
                 return None
         return super().process_message(msg, cell, cell_index)

@@ -1,0 +1,166 @@
+"""The trusted driver: runs an assignment's test cells in the grader's worker, never in the student's kernel.
+
+The executor (autograder.grading.contained) runs the student's cells in the sandboxed kernel. Each instructor cell
+(the set-up and any other locked code cell) runs in both places, from the instructor's source; each test cell runs
+here only. The names a test uses that the instructor's code does not define are the student's: the driver asks
+the kernel for them (autograder.grading.channel) and binds proxies (functions) or copies (data). The checks then
+draw their points here, at call time, compute references and named mistakes here, and call the student's
+functions through the channel. So no test source, point, reference or expected value is ever in the kernel, and
+a verdict depends only on the values the student's functions return.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import check, wire
+from ..diagnosis import DETAILS
+from .channel import Channel, ChannelError
+
+
+@dataclass
+class CellVerdict:
+    passed: bool
+    diagnosis: str = ""                          # the grader's words, no points, values or kernel text
+    flags: list[str] = field(default_factory=list)
+
+
+def public(message: str) -> str:
+    """A check's message without the failing point and values (they follow DETAILS) and without its mark."""
+    return message.split(DETAILS, 1)[0].strip().lstrip("✘✔ ").strip()
+
+
+class _Context:
+    """What the checks see while a test cell runs here (check._DRIVER)."""
+
+    def __init__(self, channel: Channel, policy: str):
+        self.channel, self.policy = channel, policy
+        self.results: list[check.CheckResult] = []
+
+    def setup_name(self, fn) -> str | None:
+        return self.channel.setup_names.get(id(fn))
+
+    def twin_spec(self, name: str, centre, slopes, offset) -> dict:
+        return {"name": name, "centre": [wire.encode(c) for c in centre],
+                "slopes": [wire.encode(np.asarray(s)) for s in slopes], "offset": wire.encode(np.asarray(offset))}
+
+
+_INSTRUCTOR: dict = {}   # (sources run so far) -> the namespace they made, per worker process
+_RECORDED = ("derivative", "gradient", "jacobian", "hessian", "values", "close", "equal")
+
+
+class _RecordingCheck:
+    """The ``check`` module as test code sees it here: the same functions, each result also kept."""
+
+    def __init__(self, context: _Context):
+        self._context = context
+
+    def __getattr__(self, name):
+        value = getattr(check, name)
+        if name not in _RECORDED:
+            return value
+
+        def recorded(*args, **kwargs):
+            result = value(*args, **kwargs)
+            self._context.results.append(result)
+            return result
+
+        return recorded
+
+
+class Driver:
+    """One submission's test run. ``channel`` reaches its kernel; ``policy`` is the batch's integrity policy."""
+
+    def __init__(self, channel: Channel, policy: str = "zero"):
+        self.channel, self.policy = channel, policy
+        self.ns: dict = {"__name__": "__vc4ml_tests__", "__builtins__": builtins}
+        self.instructor: set[str] = set()
+        self._student: set[str] = set()
+        self._key: tuple | None = None
+
+    def instructor_cell(self, source: str, label: str) -> None:
+        """Run an instructor cell (already run in the kernel too) and tell the kernel which objects it made. Its
+        objects are made once per worker and shared by later submissions' drivers, so that references compiled
+        for them are reused (they are the instructor's, deterministic, and only ever swapped inside a block)."""
+        self._key = (self._key, source)
+        if self._key in _INSTRUCTOR:
+            self.ns.update(_INSTRUCTOR[self._key])
+        else:
+            with _quiet():
+                exec(compile(source, f"<instructor {label}>", "exec"), self.ns)
+            _INSTRUCTOR[self._key] = dict(self.ns)
+        for name, value in self.ns.items():
+            if not name.startswith("__") and (callable(value) or isinstance(value, type(np))):
+                self.channel.setup_names[id(value)] = name
+        self.instructor = {n for n in self.ns if not n.startswith("__")}
+        self.channel.request("snapshot", names=sorted(n for n in self.instructor if callable(self.ns[n])))
+
+    def test_cell(self, source: str, grade_id: str) -> CellVerdict:
+        """Run one test cell here; it passes if it runs to the end (as in nbgrader) and every check passed."""
+        try:
+            code = compile(source, f"<test {grade_id}>", "exec")
+        except SyntaxError:
+            return CellVerdict(False, "the test cell does not compile (instructor: check the source)")
+        for name in self._student:          # the previous test's view of the student's names
+            self.ns.pop(name, None)
+        wanted = sorted(n for n in _loaded_names(source) if n not in self.ns and not hasattr(builtins, n))
+        context = _Context(self.channel, self.policy)
+        token = check._DRIVER.set(context)
+        error = None
+        try:
+            found = self.channel.resolve(wanted) if wanted else {}
+            self._student = set(found)
+            self.ns.update(found)
+            self.ns["check"] = _RecordingCheck(context)
+            with _quiet():
+                exec(code, self.ns)
+        except check.CheckFailed:
+            pass
+        except NameError as exc:
+            error = (f"`{exc.name}` is not defined in your notebook (NameError): did its cell run without errors?"
+                     if exc.name else "a name the test needs is not defined (NameError)")
+        except Exception as exc:
+            error = _why(exc)
+        finally:
+            check._DRIVER.reset(token)
+            self.ns["check"] = check
+        flags = [f for r in context.results for f in r.flags]
+        failed = [r for r in context.results if not r.passed]
+        if failed:
+            return CellVerdict(False, public(failed[0].message), flags)
+        if error:
+            return CellVerdict(False, error, flags)
+        return CellVerdict(True, "", flags)
+
+
+
+def _why(exc: Exception) -> str:
+    if getattr(exc, "kind", None):   # the channel's words about the student's function
+        return str(exc)
+    if isinstance(exc, ChannelError):
+        return f"the tests could not reach your notebook's kernel: {exc}"
+    return f"the tests could not use your answer ({type(exc).__name__})"
+
+
+def _loaded_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Instructor code here prints into nothing (its checks' results are collected instead)."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

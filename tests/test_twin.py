@@ -1,0 +1,56 @@
+"""The twin (autograder.twin): equal to f at the centre, other derivatives there, seen through aliases and jit."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from autograder import check, twin  # noqa: F401  (check switches JAX to float64)
+
+
+def f(x, W):
+    return jnp.tanh(W @ x)
+
+
+jitted = jax.jit(f)
+
+
+def formula(x, W):
+    return (1 - jnp.tanh(W @ x) ** 2)[:, None] * W
+
+
+def setup(rng):
+    x, W = rng.normal(size=4), rng.normal(size=(3, 4))
+    slopes = [rng.normal(size=4), rng.normal(size=(3, 4))]
+    return [x, W], slopes, rng.normal(size=3)
+
+
+def test_same_value_other_derivative_and_formulas_do_not_notice():
+    centre, slopes, offset = setup(np.random.default_rng(0))
+    alias = f
+    before = np.asarray(jax.jacobian(f)(*centre))
+    with twin.swapped([f], centre, slopes, offset), jax.disable_jit():
+        assert np.array_equal(alias(*centre), f(*centre))  # exactly equal at the centre
+        after = np.asarray(jax.jacobian(alias)(*centre))
+        by_hand = np.asarray(formula(*centre))
+        h = 1e-6
+        e = np.eye(4)[1]
+        fd = (f(centre[0] + h * e, centre[1]) - f(centre[0] - h * e, centre[1])) / (2 * h)
+    assert np.allclose(by_hand, before) and not np.allclose(after, before)
+    assert not np.allclose(fd, before[:, 1], rtol=1e-6)
+    assert np.array_equal(np.asarray(jax.jacobian(f)(*centre)), before)  # restored
+
+
+def test_jitted_functions_and_compiled_caches_follow_the_twin():
+    centre, slopes, offset = setup(np.random.default_rng(1))
+    warm = jax.jit(jax.jacobian(jitted))
+    before = np.asarray(warm(*centre))
+    with twin.swapped([jitted], centre, slopes, offset), jax.disable_jit():
+        assert not np.allclose(warm(*centre), before)
+    assert np.allclose(warm(*centre), before)
+
+
+def test_an_unusual_call_is_not_the_centre():
+    centre, slopes, offset = setup(np.random.default_rng(2))
+    with twin.swapped([f], centre, slopes, offset):
+        batch = f(np.ones((4, 2)), centre[1])          # another shape: the plain value
+    assert np.allclose(batch, np.tanh(centre[1] @ np.ones((4, 2))))
