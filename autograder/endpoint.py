@@ -44,7 +44,6 @@ def serve(request: str) -> None:
 
 def _snapshot(req) -> dict:
     ns = _namespace()
-    _SETUP.clear()
     _SETUP.update({name: ns[name] for name in req["names"] if name in ns})
     return {"ok": True}
 

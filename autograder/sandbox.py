@@ -1,9 +1,9 @@
 """Containment for the kernel that runs one student's submission (DESIGN.md, "Grading principles" 3 and 4).
 
 The grader's workers start every submission's kernel through a kernelspec of their own (``vc4ml-sandbox``,
-written at run time into a private folder on ``JUPYTER_PATH``; stock ``nbgrader autograde`` never sees it). Its
-argv is ``python -m autograder.sandbox launch -- python -m ipykernel_launcher -f {connection_file}``: the launcher
-applies the limits and starts the real kernel inside them. The kernel talks to nbclient over ZMQ ``ipc`` sockets
+written at run time into each kernel's private folder and given to its kernel manager; stock ``nbgrader autograde``
+never sees it). Its argv is ``python -I -m autograder.sandbox launch -- python -I -c <KERNEL_MAIN> -f
+{connection_file}``: the launcher applies the limits and starts the real kernel inside them. The kernel talks to nbclient over ZMQ ``ipc`` sockets
 (files in a folder shared with the sandbox), so it needs no network at all.
 
 What is applied, best first; :func:`probe` finds out once per batch what this machine allows, and every limit that
@@ -265,7 +265,7 @@ def probe(limits: Limits | None = None) -> Plan:
 
 
 def install_kernelspec(folder: Path) -> Path:
-    """Write the sandbox kernelspec under ``folder/kernels`` and return ``folder`` (for JUPYTER_PATH)."""
+    """Write the sandbox kernelspec under ``folder/kernels`` and return ``folder``."""
     spec = folder / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
     # -I: the launcher runs on the host with the grader's rights; nothing of the submission may be on its path

@@ -52,6 +52,8 @@ def encode(value, depth: int = 0):
             arr = arr.astype(np.float32)
             return {"a": _raw(arr), "dtype": "bfloat16"}
         raise WireError(f"a {type(value).__name__} of dtype {arr.dtype} cannot be sent")
+    if arr.size > MAX_ELEMENTS:
+        raise WireError(f"an array of {arr.size} numbers (at most {MAX_ELEMENTS})")
     return {"a": _raw(arr)}
 
 

@@ -283,15 +283,12 @@ def _stage_root() -> Path:
 
 
 def _prepare_worker(job) -> None:
-    """Point this worker at the batch's sandbox kernelspec (only our workers look there) and staging folder."""
+    """This worker's staging folder and compile cache in the batch's private folder (the sandbox kernelspec is
+    written per kernel by the executor)."""
     workdir = Path(job.workdir or tempfile.mkdtemp(prefix="vc4ml-batch-"))
     if _WORKER.get("workdir") != workdir:
         _compile_cache(workdir / "jax-cache")
-        if not (workdir / "kernels").exists():
-            sandbox.install_kernelspec(workdir)
-        paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p and p != _WORKER.get("path")]
-        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(workdir)] + paths)
-        _WORKER.update(workdir=workdir, path=str(workdir), stage=workdir / f"stage-{os.getpid()}")
+        _WORKER.update(workdir=workdir, stage=workdir / f"stage-{os.getpid()}")
         _WORKER["stage"].mkdir(exist_ok=True)
 
 
@@ -421,7 +418,6 @@ def autograde_many(assignments: list[str], students: list[str] | None = None, jo
         _log_plan(plan, limits, stream)
         workdir = Path(tempfile.mkdtemp(prefix="vc4ml-batch-"))
         try:
-            sandbox.install_kernelspec(workdir)
             names = [name for name in assignments if todo[name]]
             first = [SolutionJob(name, str(workdir / f"solution-{name}.json"), plan, limits, str(workdir))
                      for name in names]

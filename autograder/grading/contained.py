@@ -245,7 +245,12 @@ class ContainedExecute(Execute):
     # -- the sandboxed kernel
 
     def create_kernel_manager(self):
+        from jupyter_client.kernelspec import KernelSpecManager
+
         km = super().create_kernel_manager()
+        # the sandbox kernelspec, written into this kernel's private folder (no JUPYTER_PATH in the worker)
+        km.kernel_spec_manager = KernelSpecManager(kernel_dirs=[str(sandbox.install_kernelspec(self._box.root)
+                                                                    / "kernels")])
         km.transport = "ipc"
         km.ip = str(self._box.ipc / "k")
         km.connection_file = self._box.connection_file

@@ -90,17 +90,19 @@ class Driver:
         objects are made once per worker and shared by later submissions' drivers, so that references compiled
         for them are reused (they are the instructor's, deterministic, and only ever swapped inside a block)."""
         self._key = (self._key, source)
-        if self._key in _INSTRUCTOR:
-            self.ns.update(_INSTRUCTOR[self._key])
-        else:
+        if self._key not in _INSTRUCTOR:
+            before = dict(self.ns)
             with _quiet():
                 exec(compile(source, f"<instructor {label}>", "exec"), self.ns)
-            _INSTRUCTOR[self._key] = dict(self.ns)
-        for name, value in self.ns.items():
-            if not name.startswith("__") and (callable(value) or isinstance(value, type(np))):
+            _INSTRUCTOR[self._key] = {k: v for k, v in self.ns.items()
+                                      if not k.startswith("__") and (k not in before or before[k] is not v)}
+        made = _INSTRUCTOR[self._key]
+        self.ns.update(made)
+        for name, value in made.items():
+            if callable(value) or isinstance(value, type(np)):
                 self.channel.setup_names[id(value)] = name
-        self.instructor = {n for n in self.ns if not n.startswith("__")}
-        self.channel.request("snapshot", names=sorted(n for n in self.instructor if callable(self.ns[n])))
+        self.instructor |= set(made)
+        self.channel.request("snapshot", names=sorted(n for n, v in made.items() if callable(v)))
 
     def test_cell(self, source: str, grade_id: str) -> CellVerdict:
         """Run one test cell here; it passes if it runs to the end (as in nbgrader) and every check passed."""
@@ -121,8 +123,8 @@ class Driver:
             self.ns["check"] = _RecordingCheck(context)
             with _quiet():
                 exec(code, self.ns)
-        except check.CheckFailed:
-            pass
+        except check.CheckFailed as exc:   # a check the context did not see (test code imported check itself)
+            error = public(str(exc))
         except NameError as exc:
             error = (f"`{exc.name}` is not defined in your notebook (NameError): did its cell run without errors?"
                      if exc.name else "a name the test needs is not defined (NameError)")

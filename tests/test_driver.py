@@ -1,0 +1,121 @@
+"""The trusted driver end to end (issue 12): a notebook executed by the grader's executor in the real sandbox,
+with the instructor's cells given as the gradebook would, and each verdict read from the executor's record.
+
+One notebook holds one question per property, so that one kernel start covers them all.
+"""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import sandbox
+from autograder.grading import contained
+
+pytestmark = pytest.mark.slow
+
+SETUP = """import jax, jax.numpy as jnp, numpy as np
+from autograder import check
+
+def f(x):
+    return jnp.sin(x) * x**2
+
+def layer(x, W):
+    return jnp.tanh(W @ x)
+"""
+DERIV = "check.derivative(d_f, f, domain=(0.5, 2.0)).assert_passed()\n# HIDDEN_MARK_41\n"
+JAC = "check.jacobian(jac_layer, layer, shapes=[(4,), (3, 4)]).assert_passed()\n"
+TESTS = {
+    "q_honest": (JAC, "def jac_layer(x, W):\n    t = layer(x, W)   # the set-up's function at the point\n"
+                      "    return (1 - t**2)[:, None] * W\n"),
+    "q_alias": (DERIV, "J = jax\nd_f = lambda x: getattr(J, 'gr' + 'ad')(f)(x)\n"),
+    "q_complex": (DERIV, "def d_f(x):\n    h = 1e-30\n    return (f(x + 1j * h)).imag / h\n"),
+    "q_fd": (DERIV, "def d_f(x, h=1e-3):\n    return (-f(x + 2*h) + 8*f(x + h) - 8*f(x - h) + f(x - 2*h)) / (12*h)\n"),
+    "q_float32": (DERIV, "def d_f(x):\n    return np.float32(np.sin(x) * 2 * x + x**2 * np.cos(x))\n"),
+    "q_raises": (DERIV, "def d_f(x):\n    raise ValueError('KERNEL-TEXT ' + ' || '.join(In))\n"),
+    "q_peek": (DERIV, "import sys, gc\n"
+                      "def d_f(x):\n"
+                      "    seen = repr(In) + repr(Out) + repr(globals()) + repr(gc.get_objects()[-5000:])\n"
+                      "    good = np.sin(x) * 2 * x + x**2 * np.cos(x)\n"
+                      "    return good if 'HIDDEN_' + 'MARK_41' in seen else -good\n"),
+}
+
+
+def _cell(kind, source, gid=None, grade=False, locked=False):
+    cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
+    if gid:
+        cell.metadata["nbgrader"] = {"grade_id": gid, "grade": grade, "locked": locked, "solution": not locked,
+                                     "schema_version": 3, "task": False, **({"points": 1} if grade else {})}
+    return cell
+
+
+def _run(tmp_path: Path, policy: str) -> dict:
+    cells = [_cell("code", "open('above-setup-ran', 'w').write('x')\n", "above"),
+             _cell("code", SETUP, "setup", locked=True)]
+    spec = {"setup": {"role": "instructor", "source": SETUP}}
+    for gid, (test, answer) in TESTS.items():
+        cells += [_cell("code", answer, f"{gid}_answer"), _cell("code", "# edited by the student\n",
+                                                                f"{gid}_test", grade=True, locked=True)]
+        spec[f"{gid}_test"] = {"role": "test", "source": test}
+    nb = nbformat.v4.new_notebook(cells=cells)
+    folder = tmp_path / policy
+    folder.mkdir()
+    # a module beside the notebook that would hijack any trusted interpreter started in this folder
+    (folder / "autograder.py").write_text(f"open({str(tmp_path / 'HIJACKED')!r}, 'w').write('x')\n")
+    (folder / "json.py").write_text(f"open({str(tmp_path / 'HIJACKED')!r}, 'w').write('x')\n")
+    limits = sandbox.Limits(cell_timeout=60)
+    contained.CURRENT["job"] = contained.JobSpec(sandbox.probe(limits), limits, spec, policy)
+    try:
+        contained.ContainedExecute().preprocess(nb, {"metadata": {"path": str(folder)}})
+    finally:
+        contained.CURRENT["job"] = None
+    assert not (tmp_path / "HIJACKED").exists(), "SANDBOX ESCAPE: a submission's module ran in a trusted process"
+    run = json.loads((folder / contained.RUN_FILE).read_text())
+    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
+    return {"run": run, "outputs": outputs}
+
+
+@pytest.fixture(scope="module")
+def zero(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("driver"), "zero")
+
+
+def test_an_honest_formula_that_evaluates_the_setup_function_passes(zero):
+    assert zero["run"]["verdicts"]["q_honest_test"] == {"passed": True, "diagnosis": "", "flags": []}
+
+
+@pytest.mark.parametrize("gid", ["q_alias", "q_complex", "q_fd"])
+def test_answers_computed_from_f_follow_the_twin_and_score_zero(zero, gid):
+    verdict = zero["run"]["verdicts"][f"{gid}_test"]
+    found = verdict["diagnosis"]   # the twin, or (seen first) the autodiff trace hooks in the kernel
+    assert not verdict["passed"] and ("follows f" in found or "automatic differentiation" in found), verdict
+
+
+def test_a_float32_answer_fails_and_says_why(zero):
+    verdict = zero["run"]["verdicts"]["q_float32_test"]
+    assert not verdict["passed"] and "float32" in verdict["diagnosis"] and "float64" in verdict["diagnosis"]
+
+
+def test_kernel_text_never_reaches_the_verdict_or_the_outputs(zero):
+    verdict = zero["run"]["verdicts"]["q_raises_test"]
+    assert not verdict["passed"] and "raised ValueError" in verdict["diagnosis"]
+    assert "KERNEL-TEXT" not in json.dumps(zero["run"]) and "KERNEL-TEXT" not in zero["outputs"]
+
+
+def test_test_source_never_exists_in_the_kernel(zero):
+    verdict = zero["run"]["verdicts"]["q_peek_test"]
+    assert not verdict["passed"], "the kernel saw the test's source"
+    assert "HIDDEN_MARK" not in zero["outputs"], "test source in the graded copy's outputs"
+
+
+def test_a_cell_above_the_setup_is_not_run(zero):
+    above = [c for c in zero["run"]["cells"] if c["grade_id"] == "above"]
+    assert above and above[0]["status"] == "skipped"
+
+
+def test_policy_flag_keeps_the_points_and_the_finding(tmp_path):
+    flagged = _run(tmp_path, "flag")["run"]["verdicts"]
+    assert flagged["q_alias_test"]["passed"] and "automatic differentiation" in flagged["q_alias_test"]["flags"][0]
+    assert flagged["q_fd_test"]["passed"] and "follows f" in flagged["q_fd_test"]["flags"][0]
+    assert not flagged["q_float32_test"]["passed"]       # precision is not an integrity finding
