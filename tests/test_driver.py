@@ -73,7 +73,8 @@ def _run(tmp_path: Path, policy: str) -> dict:
     assert not (tmp_path / "HIJACKED").exists(), "SANDBOX ESCAPE: a submission's module ran in a trusted process"
     run = json.loads((folder / contained.RUN_FILE).read_text())
     outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
-    return {"run": run, "outputs": outputs}
+    sources = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+    return {"run": run, "outputs": outputs, "sources": sources, "nb": nb}
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,15 @@ def test_test_source_never_exists_in_the_kernel(zero):
     verdict = zero["run"]["verdicts"]["q_peek_test"]
     assert not verdict["passed"], "the kernel saw the test's source"
     assert "HIDDEN_MARK" not in zero["outputs"], "test source in the graded copy's outputs"
+
+
+def test_the_graded_copy_keeps_its_cells_and_shows_each_verdict(zero):
+    """The channel's requests never replace a cell of the graded notebook (nbclient writes cells back by index)."""
+    assert zero["sources"]["setup"] == SETUP
+    assert zero["sources"]["q_fd_test"] == DERIV and "endpoint" not in json.dumps(zero["sources"])
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in zero["nb"].cells}
+    assert by_id["q_honest_test"].outputs[0]["text"].startswith("✔")
+    assert any(o.get("output_type") == "error" for o in by_id["q_fd_test"].outputs)
 
 
 def test_a_cell_above_the_setup_is_not_run(zero):

@@ -157,7 +157,7 @@ class ContainedExecute(Execute):
                                      "seconds": round(time.monotonic() - t0, 2)})
                 continue
             status = self._kernel_cell(cell, index, resources)
-            self._test_index = index
+            dropped, self._test_index = self._dropped, index
             if role == "instructor" and not self._gone:
                 instructor_seen = True
                 try:
@@ -173,7 +173,7 @@ class ContainedExecute(Execute):
             if status == "ok" and seconds > limits.cell_timeout + 1:
                 status = "timeout"
             run["cells"].append({"index": index, "grade_id": gid, "status": status, "seconds": seconds,
-                                 **({"dropped": self._dropped} if self._dropped else {})})
+                                 **({"dropped": dropped} if dropped else {})})
 
     def _kernel_cell(self, cell, index: int, resources) -> str:
         """Execute one cell in the kernel; its status: ok, timeout or died."""
@@ -220,6 +220,7 @@ class ContainedExecute(Execute):
     def _kernel_cell_quiet(self, cell) -> str:
         self._cell_bytes, self._dropped = 0, 0
         self.iopub_timeout = IOPUB_WAIT
+        kept = self.nb.cells[self._test_index]   # nbclient writes the executed cell back at this index
         try:
             self.execute_cell(cell, self._test_index, store_history=False)
         except CellTimeoutError:
@@ -228,6 +229,8 @@ class ContainedExecute(Execute):
         except DeadKernelError:
             self._gone = self._why_dead()
             return "died"
+        finally:
+            self.nb.cells[self._test_index] = kept
         self._check_flood()
         if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
             return "timeout"

@@ -1,25 +1,19 @@
-"""A trusted reading of the student's own cells, outside any kernel (DESIGN.md, "Grading principles" 1).
+"""A reading of the student's own cells, outside any kernel: a lint for the instructor's review, never a verdict.
 
-Evidence decides a verdict, but a student's code runs in the kernel that records it. Credit needs the solution's
-numbers at secret points, so the only ways to earn it without the derivation are to let JAX compute it or to
-reach into the grading machinery. The kernel-side autodiff watch (autograder.integrity) sees the first unless the
-student's code disables it, and that needs the second. This module reads the executed notebook's student cells
-(every code cell that is not a verbatim copy of one of the instructor's locked cells) with ``ast`` and reports:
+Scores come from the trusted driver (autograder.grading.driver), which judges answers by what they return,
+including the twin call that tells a formula from a computation that follows the function under test. This module
+reads the executed notebook's student cells (every code cell that is not a verbatim copy of one of the
+instructor's locked cells) with ``ast`` and reports, for the report's "for review" notes:
 
-* **tampering** (the whole submission earns nothing): touching private or dunder attributes, dynamic code
-  (``exec``, ``eval``, ``compile``, ``__import__``, ``getattr`` with a computed name, ``setattr``, ``globals``,
-  ...), ``get_ipython`` and magics other than ``%time``/``%timeit``/``%matplotlib``, shell escapes, importing
-  process/interpreter/grader modules (``os`` functions other than paths, ``sys`` other than its streams,
-  ``subprocess``, ``ctypes``, ``signal``, ``threading``, ``importlib``, ``inspect``, ``gc``, ``IPython``,
-  ``autograder`` other than ``from autograder import check``, JAX internals, ...), assigning attributes of modules
-  or of the set-up's names, rebinding ``check``/``jax``/``jnp``/``np``, or precompiling JAX code (``.lower``,
-  ``.compile``, ``make_jaxpr``, ``jax.export``);
-* **autodiff** per question: a cell in the question's part of the notebook (after the previous test cell, up to
-  its own) names a JAX autodiff transform, for questions whose tests forbid it (``check.derivative``,
-  ``gradient``, ``jacobian``, ``hessian``, ``values(..., autodiff=False)``);
-* **flags** for review that cost nothing: file access, modules outside the course's usual set.
+* **tampering-like code**: private or dunder attributes, dynamic code (``exec``, ``eval``, ``getattr`` with a
+  computed name, ...), ``get_ipython`` and magics, shell escapes, process/interpreter/grader modules, assigning
+  attributes of modules or of the set-up's names, precompiling JAX code;
+* **autodiff** per question: a cell in the question's part of the notebook names a JAX autodiff transform, for
+  questions whose tests forbid it;
+* **flags**: file access, modules outside the course's usual set.
 
-It is a lint with teeth, not a proof: code that hides from it needs one of the constructs above.
+None of this changes a score: honest exploration (scratch ``jax.grad`` comparisons, ``make_jaxpr``, ``inspect``,
+magics, dunder aliases in helper classes) is common, and the driver does not need the lint to be safe.
 """
 
 from __future__ import annotations
