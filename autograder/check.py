@@ -241,16 +241,23 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
         samplers = _normalise_domains(domain, len(arg_shapes))
         rng = np.random.default_rng(seed)
         names = _arg_names(student, len(arg_shapes))
+        driver = _driving()
+        if key is None and driver is not None:
+            key = driver.reference_key(reference)
         cases, evaluate = [], _jit_or_eager(reference, key)
         for _ in range(points):
             args = [s(rng, shp) for s, shp in zip(samplers, arg_shapes)]
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in args]
             cases.append((args, _expected(evaluate, args, names)))
         result = _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers)
-        if result.passed and hand is not None and _driving():
+        if result.passed and hand is not None and driver is not None:
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in (s(rng, shp) for s, shp in
                                                                      zip(samplers, arg_shapes))]
-            _twin_call(result, student, reference, args, _expected(evaluate, args, names), rtol, atol, hand, rng)
+            expected = _expected(evaluate, args, names)
+            # one twin call per test cell, for its last passing "by hand" check (the hidden one): each costs the
+            # kernel an uncompiled (jit disabled) evaluation of the answer
+            driver.pending_twin = lambda: _twin_call(result, student, reference, args, expected, rtol, atol,
+                                                     hand, rng)
         return result
     except _Fail as fail:
         return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
@@ -359,9 +366,13 @@ def _twin_call(result: CheckResult, student, reference, args, expected, rtol, at
             value = np.asarray(hand.f(*centre), dtype=np.float64)
     except Exception:
         return
-    slopes = [rng.normal(size=c.shape) / np.sqrt(max(1, c.size)) for c in centre]
-    offset = rng.normal(size=value.shape) * max(1.0, float(np.max(np.abs(value), initial=0.0)))
+    slopes = [_away_from_zero(rng, c.shape) / np.sqrt(max(1, c.size)) for c in centre]
+    offset = _away_from_zero(rng, value.shape) * max(1.0, float(np.max(np.abs(value), initial=0.0)))
     spec = driver.twin_spec(label, centre, slopes, offset)
+    if not _twin_applied(driver, hand.f, label, spec, centre, slopes, offset, rng):
+        _finding(result, hand, f"the grader's channel in your kernel was altered: {label} was not swapped when "
+                               "asked, so what your answer does with it cannot be checked")
+        return
     note = (f"your answer follows {label} itself: it changed when {label} was replaced by a function with the "
             f"same value at the point but other derivatives there{{how}}. It is computed from {label} by automatic "
             f"differentiation or finite differences, not from a formula derived by hand")
@@ -383,11 +394,35 @@ def _twin_call(result: CheckResult, student, reference, args, expected, rtol, at
     _finding(result, hand, note.format(how=", to what differentiating the replacement gives" if exact else ""))
 
 
+def _away_from_zero(rng, shape) -> np.ndarray:
+    """Random numbers of either sign with 0.5 ≤ |x| ≤ 1.5: a twin's change is never too small to see."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
+
+
+def _twin_applied(driver, f, label, spec, centre, slopes, offset, rng) -> bool:
+    """The kernel really swaps ``f``: evaluated there, near the centre, under the same request, f gives the twin's
+    value (computed here), not its own. A kernel whose end of the channel was patched to skip the swap fails."""
+    norm = sum(float(np.sum(s * s)) for s in slopes) or 1.0
+    near = [c + 1e-3 * s / norm for c, s in zip(centre, slopes)]   # ⟨s, y − c⟩ = 1e-3: within f's domain
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            own = np.asarray(f(*near), dtype=np.float64)
+        if not np.all(np.isfinite(own)):
+            return True
+        bump = np.exp(sum(np.sum(s * (y - c)) for y, c, s in zip(near, centre, slopes))) - 1.0
+        with driver.channel.twin(spec):
+            seen = _as_array(driver.channel.call({"setup": label}, near, {}, label), label)
+        return bool(_compare(seen.astype(np.float64), own + bump * offset, 1e-6, 0)[0])
+    except Exception:
+        return False
+
+
 def _mistake_values(mistakes, cases) -> dict[str, list | None]:
     """label -> the named mistake's values at every point (None if it cannot be evaluated there)."""
-    out = {}
+    out, driver = {}, _driving()
     for label, wrong in (mistakes or {}).items():
-        wrong = _jit_or_eager(wrong)
+        wrong = _jit_or_eager(wrong, driver.reference_key(wrong) if driver is not None else None)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -23,6 +23,7 @@ from . import twin, wire
 
 MIME = "application/vnd.vc4ml.channel+json"
 _SETUP: dict = {}          # name -> the set-up's object, as it was right after the set-up cell
+_TRACED: set = set()       # set-up functions a jit trace has evaluated: compiled code may hold their old self
 
 
 def _namespace() -> dict:
@@ -44,8 +45,46 @@ def serve(request: str) -> None:
 
 def _snapshot(req) -> dict:
     ns = _namespace()
-    _SETUP.update({name: ns[name] for name in req["names"] if name in ns})
+    for name in req["names"]:
+        if name in ns and name not in _SETUP:
+            _SETUP[name] = ns[name]
+            if twin.swappable(ns[name]):
+                _spy(name, ns[name])
     return {"ok": True}
+
+
+def _spy(name: str, fn) -> None:
+    """Note when a jit trace evaluates the set-up function ``name`` (then its twin must run with jit disabled,
+    since a compiled copy would not see the swap); otherwise the twin runs compiled, which costs no compiling."""
+    import inspect
+
+    import jax
+
+    original = twin._copy(twin._unwrap(fn))
+
+    def spy(*args, **kwargs):
+        if name not in _TRACED and any(_under_jit(v) for v in jax.tree_util.tree_leaves((args, kwargs))):
+            _TRACED.add(name)
+        return original(*args, **kwargs)
+
+    try:
+        spy.__signature__ = inspect.signature(original)
+    except (TypeError, ValueError):
+        pass
+    twin.redirect(fn, spy)
+
+
+def _under_jit(value) -> bool:
+    for _ in range(8):   # a tracer of a transformation wraps the tracer of the one below it
+        if "Jaxpr" in type(value).__name__:
+            return True
+        inner = getattr(value, "primal", None)
+        if inner is None:
+            inner = getattr(value, "val", None)
+        if inner is None or inner is value:
+            return False
+        value = inner
+    return False
 
 
 def _resolve(req) -> dict:
@@ -97,8 +136,13 @@ def _twin(spec):
     functions = [f for f in (_SETUP.get(name), _namespace().get(name)) if f is not None]
     centre = [wire.decode(c) for c in spec["centre"]]
     slopes = [wire.decode(s) for s in spec["slopes"]]
-    with twin.swapped(functions, centre, slopes, wire.decode(spec["offset"])), jax.disable_jit():
+    # compiled code made earlier may hold f as it was: then run uncompiled (each operation compiled on its own)
+    stale = name in _TRACED or name not in _SETUP or any(twin.is_jit_wrapper(f) for f in functions)
+    with twin.swapped(functions, centre, slopes, wire.decode(spec["offset"])), \
+            (jax.disable_jit() if stale else contextlib.nullcontext()):
         yield
+    if not stale and name in _TRACED:  # compiled during this call: that copy holds the twin, so forget it
+        jax.clear_caches()
 
 
 @contextlib.contextmanager

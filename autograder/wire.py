@@ -29,6 +29,8 @@ def encode(value, depth: int = 0):
     """Plain data as JSON-safe dicts; raises WireError for anything else (a module, an object, a generator)."""
     if depth > MAX_DEPTH:
         raise WireError("nested too deeply")
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise WireError(f"a string of {len(value)} characters (at most {MAX_STRING})")
     if value is None or isinstance(value, (bool, str)):
         return {"v": value}
     if isinstance(value, int) and not isinstance(value, bool):
@@ -37,6 +39,8 @@ def encode(value, depth: int = 0):
         return {"v": value} if math.isfinite(value) else {"f": repr(value)}
     if isinstance(value, complex):
         return encode(np.complex128(value), depth)
+    if isinstance(value, (list, tuple, dict)) and len(value) > MAX_ITEMS:
+        raise WireError(f"a {type(value).__name__} of {len(value)} items (at most {MAX_ITEMS})")
     if isinstance(value, (list, tuple)):
         return {"t" if isinstance(value, tuple) else "l": [encode(v, depth + 1) for v in value]}
     if isinstance(value, dict):

@@ -9,8 +9,9 @@ The last line is
 where nbclient executes, with the same number of worker processes and nothing else, the notebooks that grading
 executes: each submission with the instructor's hidden tests put back (taken from stock nbgrader's autograded
 copies, outputs cleared), run as plain notebooks, as a student or stock nbgrader runs them. Our grader's kernels
-run the same cells in grading mode, where the checks only record the answers at secret points (no reference, no
-recompilation), and the verdict is computed outside the kernel: that saving is part of what is measured.
+run only the set-up and the student's cells; the test cells run in the trusted driver of each worker, which calls
+the answers through the channel and computes the references itself (compiled once per worker and set-up
+function): that division of work is part of what is measured.
 
     .venv/bin/python benchmarks/grading.py [--size 40] [--jobs CORES]
 """

@@ -39,6 +39,11 @@ TESTS = {
                       "    seen = repr(In) + repr(Out) + repr(globals()) + repr(gc.get_objects()[-5000:])\n"
                       "    good = np.sin(x) * 2 * x + x**2 * np.cos(x)\n"
                       "    return good if 'HIDDEN_' + 'MARK_41' in seen else -good\n"),
+    # last: it rewrites the kernel's end of the channel for every later call
+    "q_patched": (DERIV, "import contextlib, autograder.endpoint as e\n"
+                         "e._twin = lambda spec: contextlib.nullcontext()   # never swap f\n"
+                         "def d_f(x, h=1e-3):\n"
+                         "    return (-f(x + 2*h) + 8*f(x + h) - 8*f(x - h) + f(x - 2*h)) / (12*h)\n"),
 }
 
 
@@ -93,6 +98,11 @@ def test_answers_computed_from_f_follow_the_twin_and_score_zero(zero, gid):
     assert not verdict["passed"] and ("follows f" in found or "automatic differentiation" in found), verdict
 
 
+def test_a_kernel_that_skips_the_swap_is_caught(zero):
+    verdict = zero["run"]["verdicts"]["q_patched_test"]
+    assert not verdict["passed"] and "channel in your kernel was altered" in verdict["diagnosis"], verdict
+
+
 def test_a_float32_answer_fails_and_says_why(zero):
     verdict = zero["run"]["verdicts"]["q_float32_test"]
     assert not verdict["passed"] and "float32" in verdict["diagnosis"] and "float64" in verdict["diagnosis"]
@@ -113,7 +123,8 @@ def test_test_source_never_exists_in_the_kernel(zero):
 def test_the_graded_copy_keeps_its_cells_and_shows_each_verdict(zero):
     """The channel's requests never replace a cell of the graded notebook (nbclient writes cells back by index)."""
     assert zero["sources"]["setup"] == SETUP
-    assert zero["sources"]["q_fd_test"] == DERIV and "endpoint" not in json.dumps(zero["sources"])
+    assert zero["sources"]["q_fd_test"] == DERIV
+    assert not any(src.startswith("__import__") for src in zero["sources"].values())
     by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in zero["nb"].cells}
     assert by_id["q_honest_test"].outputs[0]["text"].startswith("✔")
     assert any(o.get("output_type") == "error" for o in by_id["q_fd_test"].outputs)

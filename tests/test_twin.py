@@ -49,6 +49,29 @@ def test_jitted_functions_and_compiled_caches_follow_the_twin():
     assert np.allclose(warm(*centre), before)
 
 
+def g(x):
+    return jnp.sin(x) * x
+
+
+def test_a_batch_of_points_is_a_batch_of_twins():
+    """Vectorised finite differences and quadratures evaluate f on many points at once: each one is perturbed."""
+    rng = np.random.default_rng(3)
+    centre, offset = [rng.normal(size=4), rng.normal(size=(3, 4))], rng.normal(size=3)
+    slopes = [rng.normal(size=4), np.zeros((3, 4))]
+    h, x, W = 1e-6, centre[0], centre[1]
+    points = x + h * np.eye(4)                      # shape (4, 4): a batch of 4 points
+    true = (np.tanh(points @ W.T) - np.tanh(W @ x)) / h
+    with twin.swapped([f], centre, slopes, offset):
+        batched = (jax.vmap(lambda p: f(p, W))(points) - f(x, W)) / h
+        looped = np.stack([(f(p, W) - f(x, W)) / h for p in points])
+    assert not np.allclose(batched, true, rtol=1e-4) and not np.allclose(looped, true, rtol=1e-4)
+    x0, h = 0.7, 1e-5                             # a scalar function on an array of points at once
+    with twin.swapped([g], [np.float64(x0)], [np.float64(0.9)], np.float64(1.3)):
+        stencil = g(x0 + h * np.array([-2.0, -1.0, 1.0, 2.0]))
+    fd = (stencil[0] - 8 * stencil[1] + 8 * stencil[2] - stencil[3]) / (12 * h)
+    assert abs(fd - (np.cos(x0) * x0 + np.sin(x0))) > 0.5
+
+
 def test_an_unusual_call_is_not_the_centre():
     centre, slopes, offset = setup(np.random.default_rng(2))
     with twin.swapped([f], centre, slopes, offset):

@@ -71,6 +71,9 @@ class Channel:
             reply = data.get(MIME) if isinstance(data, dict) else None
             if isinstance(reply, dict) and reply.get("id") == rid:
                 return reply
+        raised = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
+        if raised:   # e.g. a KeyboardInterrupt or SystemExit raised by the student's code
+            raise ChannelError(f"it raised {_type_name(raised[0])}")
         raise ChannelError("the kernel gave no reply (the set-up or the channel was broken)")
 
     # -- names
@@ -195,7 +198,7 @@ class Channel:
 
     def _function(self, fn: types.FunctionType, depth: int) -> dict:
         scope = {}
-        for name in _global_names(fn.__code__):
+        for name in global_names(fn.__code__):
             if name in fn.__globals__:
                 scope[name] = self.ref(fn.__globals__[name], depth + 1)
         cells = [self.ref(c.cell_contents, depth + 1) for c in fn.__closure__ or ()]
@@ -204,11 +207,11 @@ class Channel:
                 "globals": scope, "closure": cells, "defaults": defaults}
 
 
-def _global_names(code: types.CodeType) -> set[str]:
+def global_names(code: types.CodeType) -> set[str]:
     names = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            names |= _global_names(const)
+            names |= global_names(const)
     return names
 
 

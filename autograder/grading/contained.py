@@ -172,8 +172,10 @@ class ContainedExecute(Execute):
             seconds = round(time.monotonic() - t0, 2)
             if status == "ok" and seconds > limits.cell_timeout + 1:
                 status = "timeout"
+            raised = [o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             run["cells"].append({"index": index, "grade_id": gid, "status": status, "seconds": seconds,
-                                 **({"dropped": dropped} if dropped else {})})
+                                 **({"dropped": dropped} if dropped else {}),
+                                 **({"raised": raised[0]} if raised and status == "ok" else {})})
 
     def _kernel_cell(self, cell, index: int, resources) -> str:
         """Execute one cell in the kernel; its status: ok, timeout or died."""
@@ -189,7 +191,7 @@ class ContainedExecute(Execute):
             self._gone = "the kernel did not stop after a timeout (it ignored the interrupt)"
         except DeadKernelError:
             status = "died"
-            self._gone = self._why_dead()
+            self._gone = self._gone or self._why_dead()
         if self._dropped:
             cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
                 f"\n[grader: {self._dropped / 2**20:.1f} MB of output dropped; "
@@ -197,10 +199,13 @@ class ContainedExecute(Execute):
         self._check_flood()
         return status
 
+    def _flood_reason(self) -> str:
+        return (f"the notebook printed more than {self._job.limits.output_total / 2**20:g} MB in all (output "
+                "dropped): the kernel was stopped")
+
     def _check_flood(self) -> None:
         if self._flood and not self._gone:
-            self._gone = (f"the notebook printed more than {self._job.limits.output_total / 2**20:g} MB in all: "
-                          "the kernel was stopped")
+            self._gone = self._flood_reason()
             self._box.stop()
 
     def _call_kernel(self, code: str) -> list:
@@ -227,7 +232,7 @@ class ContainedExecute(Execute):
             self._gone = "the kernel did not stop after a timeout (it ignored the interrupt)"
             return "timeout"
         except DeadKernelError:
-            self._gone = self._why_dead()
+            self._gone = self._gone or self._why_dead()
             return "died"
         finally:
             self.nb.cells[self._test_index] = kept
@@ -321,7 +326,10 @@ class ContainedExecute(Execute):
         size = _size(msg)
         self._total_bytes += size
         if self._total_bytes > self._job.limits.output_total:
-            self._flood = True
+            if not self._flood:   # stop it now: a loop that prints would otherwise run until its timeout
+                self._flood = True
+                self._gone = self._gone or self._flood_reason()
+                self._box.stop()
             return None
         kind = msg.get("msg_type", "")
         if kind in ("update_display_data", "clear_output"):

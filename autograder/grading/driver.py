@@ -15,6 +15,7 @@ import ast
 import builtins
 import contextlib
 import io
+import types
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from .. import check, wire
 from ..diagnosis import DETAILS
-from .channel import Channel, ChannelError
+from .channel import Channel, ChannelError, Missing, StudentFunction, global_names
 
 
 @dataclass
@@ -43,15 +44,48 @@ class _Context:
     def __init__(self, channel: Channel, policy: str):
         self.channel, self.policy = channel, policy
         self.results: list[check.CheckResult] = []
+        self.pending_twin = None   # set by the checks: the twin call of the cell's last passing hand check
 
     def setup_name(self, fn) -> str | None:
         return self.channel.setup_names.get(id(fn))
+
+    def reference_key(self, fn):
+        """A key under which a reference compiled from ``fn`` (a test cell's function) serves later submissions
+        of this worker: its code (compiled once per worker), defaults and captured values. None when any of them,
+        or a global it reads, is the student's (then it is compiled for this submission only)."""
+        try:
+            return ("test", _freeze(fn, self.channel))
+        except _Unkeyable:
+            return None
 
     def twin_spec(self, name: str, centre, slopes, offset) -> dict:
         return {"name": name, "centre": [wire.encode(c) for c in centre],
                 "slopes": [wire.encode(np.asarray(s)) for s in slopes], "offset": wire.encode(np.asarray(offset))}
 
 
+class _Unkeyable(Exception):
+    pass
+
+
+def _freeze(value, channel, depth: int = 0):
+    if depth > 4 or isinstance(value, (StudentFunction, Missing)):
+        raise _Unkeyable
+    if isinstance(value, types.FunctionType) and value.__code__.co_filename.startswith(("<test", "<instructor")):
+        for name in global_names(value.__code__):
+            if isinstance(value.__globals__.get(name), (StudentFunction, Missing)):
+                raise _Unkeyable
+        return (value.__code__, tuple(_freeze(d, channel, depth + 1) for d in value.__defaults__ or ()),
+                tuple(_freeze(c.cell_contents, channel, depth + 1) for c in value.__closure__ or ()))
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.tobytes())
+    try:
+        hash(value)
+    except TypeError:
+        raise _Unkeyable from None
+    return value
+
+
+_CODE: dict = {}          # (grade id, source) -> its compiled code, so that its functions' code objects are stable
 _INSTRUCTOR: dict = {}   # (sources run so far) -> the namespace they made, per worker process
 _RECORDED = ("derivative", "gradient", "jacobian", "hessian", "values", "close", "equal")
 
@@ -107,7 +141,9 @@ class Driver:
     def test_cell(self, source: str, grade_id: str) -> CellVerdict:
         """Run one test cell here; it passes if it runs to the end (as in nbgrader) and every check passed."""
         try:
-            code = compile(source, f"<test {grade_id}>", "exec")
+            if (grade_id, source) not in _CODE:
+                _CODE[(grade_id, source)] = compile(source, f"<test {grade_id}>", "exec")
+            code = _CODE[(grade_id, source)]
         except SyntaxError:
             return CellVerdict(False, "the test cell does not compile (instructor: check the source)")
         for name in self._student:          # the previous test's view of the student's names
@@ -123,6 +159,8 @@ class Driver:
             self.ns["check"] = _RecordingCheck(context)
             with _quiet():
                 exec(code, self.ns)
+                if context.pending_twin is not None:
+                    context.pending_twin()
         except check.CheckFailed as exc:   # a check the context did not see (test code imported check itself)
             error = public(str(exc))
         except NameError as exc:

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from . import course, scan
+from .channel import _type_name
 
 POLICIES = ("zero", "flag")  # an answer computed from f in a hand derivation: zero the question, or only flag it
 RUN_FILE = ".run.json"   # written by autograder.grading.contained: what happened to each cell, and each verdict
@@ -68,6 +69,8 @@ def _run_reasons(nb: dict, run: dict, graded: set[str]) -> dict[str, str]:
             why = f"stopped: {stopped or 'the kernel died'}"
         elif status == "not run":
             why = f"not run: {stopped}"
+        elif info and info.get("raised") and not is_test:
+            why = f"cell {index + 1} (your code) raised {_type_name(info['raised'])}"
         else:
             why = ""
         if is_test:

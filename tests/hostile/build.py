@@ -26,15 +26,17 @@ class Case:
     limit: str = ""
     needs: str = ""
     spec: dict = field(default_factory=dict)
+    why: dict[str, str] = field(default_factory=dict)   # grade id -> words its own diagnosis must contain
 
-    def reasons(self) -> list[str]:
-        return [r.strip() for r in self.reason.split("|") if r.strip()]
+    def reasons(self, text: str | None = None) -> list[str]:
+        """The alternatives (separated by `|`) of ``reason``, or of ``text``: at least one must appear."""
+        return [r.strip() for r in (self.reason if text is None else text).split("|") if r.strip()]
 
 
 def load() -> list[Case]:
     spec = yaml.safe_load((HERE / "corpus.yml").read_text(encoding="utf-8"))
     return [Case(name, c["category"], c.get("about", ""), c.get("expected") or {}, c.get("reason", ""),
-                 c.get("limit", ""), c.get("needs", ""), c) for name, c in spec["cases"].items()]
+                 c.get("limit", ""), c.get("needs", ""), c, c.get("why") or {}) for name, c in spec["cases"].items()]
 
 
 def _find(nb: dict, grade_id: str) -> int:
@@ -103,7 +105,7 @@ def notebook(case: Case, values: dict) -> dict:
         nb["cells"][_find(nb, grade_id)]["source"] = solution[grade_id] if source == "correct" else source
     for item in case.spec.get("insert") or []:
         where = 0 if item["after"] == "start" else _find(nb, item["after"]) + 1
-        nb["cells"].insert(where, _code(_fill(item["source"], values)))
+        nb["cells"].insert(where, _code(_fill(item["source"], {**values, "CASE": case.name})))
     for i, cell in enumerate(nb["cells"]):
         if cell.get("id") is None:
             cell["id"] = f"added-{i}"
@@ -119,7 +121,8 @@ def _fill(text: str, values: dict) -> str:
 
 
 def build(cases: list[Case], values: dict) -> list[str]:
-    """Write every case's submission; ``values`` fills {ROOT}, {DATA}, {A}, {HONEST}, {CELL}."""
+    """Write every case's submission; ``values`` fills {ROOT}, {DATA}, {A}, {HONEST}, {CELL} (and {CASE}, the case's
+    name) in inserted cells and extra files."""
     data = course.data_dir()
     for case in cases:
         folder = data / "submitted" / case.name / A
@@ -138,7 +141,7 @@ def build(cases: list[Case], values: dict) -> list[str]:
                                        encoding="utf-8")
         for rel, content in (spec.get("extra") or {}).items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_text(content, encoding="utf-8")
+            (folder / rel).write_text(_fill(content, {**values, "CASE": case.name}), encoding="utf-8")
         for rel, mb in (spec.get("big") or {}).items():
             with open(folder / rel, "wb") as fh:
                 fh.truncate(mb * 2**20)
