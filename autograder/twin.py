@@ -26,9 +26,9 @@ def _entry(*args, _vc4ml_twin=None, **kwargs):  # the code a swapped function ru
 
 
 def phi(values, centre, slopes):
-    """exp(Σᵢ⟨sᵢ, yᵢ − cᵢ⟩) − 1, traceable by JAX. An argument with extra leading axes is a batch of points (a
-    vectorised finite difference, a quadrature): the result then has those axes. None when an argument's shape
-    is neither the centre's nor a batch of it."""
+    """exp(Σᵢ⟨sᵢ, yᵢ − cᵢ⟩) − 1, traceable by JAX. An argument with extra leading axes is a batch of points
+    (a vectorised finite difference, a quadrature): the result then has those axes. None when an argument's
+    shape is neither the centre's nor a batch of it."""
     import jax.numpy as jnp
 
     total = 0.0

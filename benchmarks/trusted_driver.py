@@ -1,8 +1,9 @@
 """Grading time per submission before and after the trusted driver (issue 12), side by side in one run.
 
 Each side is a checkout of the repository with its own virtual environment (this one, and a clone of the baseline
-commit in the temporary folder, set up by its own `make .venv/.installed` the first time) that builds the bundled demo classes (every assignment, every demo student except
-infinite loops) in a fresh data folder and grades them with one `autograder autograde --all --jobs N`. The sides
+commit in the temporary folder, set up by its own `make .venv/.installed` the first time). Each builds the bundled
+demo classes (every assignment, every demo student except infinite loops) in a fresh data folder and grades them
+with one `autograde_many` over every assignment (what `autograder autograde --all --jobs N` runs). The sides
 alternate for `--rounds` rounds; the table gives the median of each, and the last line is
 
     ratio_after_vs_before=<after / before>
