@@ -290,6 +290,8 @@ def _answers(student, cases, hand) -> tuple[list, list, "_Fail | None"]:
                         raise _Fail(str(out))
                     got.append(_as_array(out, "your function"))
             else:
+                if driver is not None:  # a test's wrapper around a student's function: its calls in one request
+                    driver.channel.prefetch(lambda a: student(*_copies(a)), [args for args, _ in cases])
                 for args, _ in cases:
                     got.append(_as_array(_call(student, args, "your function"), "your function"))
         except _Fail as fail:

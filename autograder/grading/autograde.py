@@ -287,20 +287,8 @@ def _prepare_worker(job) -> None:
     written per kernel by the executor)."""
     workdir = Path(job.workdir or tempfile.mkdtemp(prefix="vc4ml-batch-"))
     if _WORKER.get("workdir") != workdir:
-        _compile_cache(workdir / "jax-cache")
         _WORKER.update(workdir=workdir, stage=workdir / f"stage-{os.getpid()}")
         _WORKER["stage"].mkdir(exist_ok=True)
-
-
-def _compile_cache(folder: Path) -> None:
-    """The driver's compiled references, kept on disk for the batch's workers (never seen by a kernel: the sandbox
-    binds only the Python installation and the socket folder)."""
-    import jax
-
-    folder.mkdir(exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def _api():

@@ -37,6 +37,10 @@ class KernelGone(ChannelError):
     pass
 
 
+class _Deferred(BaseException):
+    """Raised at a student's function while the channel only records calls (see Channel.prefetch)."""
+
+
 class StudentError(Exception):
     """The student's function did not give a value; the message is the grader's own words."""
 
@@ -61,6 +65,8 @@ class Channel:
         self.setup_names = setup_names or {}   # id(object) -> its name in the set-up
         self.twin_spec: dict | None = None
         self.findings: list[str] = []          # autodiff traces or compiled executables seen in calls
+        self._recording: list | None = None
+        self._memo: dict = {}
 
     def request(self, op: str, **fields) -> dict:
         rid = f"r{next(self._ids)}"
@@ -110,7 +116,43 @@ class Channel:
         finally:
             self.twin_spec = saved
 
+    def prefetch(self, fn, argsets: list) -> None:
+        """Make the calls of the student's functions that ``fn(args)`` would make for every argument set, in one
+        request per function: ``fn`` first runs with each call only recorded, then the results wait in a memo for
+        the real runs (a test's small wrapper around a student's function then costs one round trip, not one
+        per point)."""
+        self._memo.clear()
+        recorded: list = []
+        self._recording = recorded
+        try:
+            for args in argsets:
+                try:
+                    fn(args)
+                except _Deferred:
+                    pass
+                except Exception:
+                    pass
+        finally:
+            self._recording = None
+        groups: dict = {}
+        for target, call, key in recorded:
+            groups.setdefault(json.dumps(target, sort_keys=True), []).append((call, key))
+        for target, group in groups.items():
+            results = self.call_many(json.loads(target), [call for call, _ in group], "your function")
+            self._memo.update({key: result for (_, key), result in zip(group, results)})
+
     def call(self, target: dict, args, kwargs, label: str):
+        if self._recording is not None or self._memo:
+            key = json.dumps([target, [self.ref(a) for a in args], {k: self.ref(v) for k, v in kwargs.items()}],
+                             sort_keys=True)
+            if self._recording is not None:
+                self._recording.append((target, (args, kwargs), key))
+                raise _Deferred
+            if key in self._memo:
+                out = self._memo.pop(key)
+                if isinstance(out, StudentError):
+                    raise out
+                return out
         out = self.call_many(target, [(args, kwargs)], label)[0]
         if isinstance(out, StudentError):
             raise out
