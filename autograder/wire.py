@@ -137,6 +137,3 @@ class _Labelled(np.ndarray):
         obj.wire_dtype = label
         return obj
 
-
-def dtype_name(arr) -> str:
-    return getattr(arr, "wire_dtype", None) or np.asarray(arr).dtype.name

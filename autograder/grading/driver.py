@@ -115,7 +115,6 @@ class Driver:
     def __init__(self, channel: Channel, policy: str = "zero"):
         self.channel, self.policy = channel, policy
         self.ns: dict = {"__name__": "__vc4ml_tests__", "__builtins__": builtins}
-        self.instructor: set[str] = set()
         self._student: set[str] = set()
         self._key: tuple | None = None
 
@@ -135,7 +134,6 @@ class Driver:
         for name, value in made.items():
             if callable(value) or isinstance(value, type(np)):
                 self.channel.setup_names[id(value)] = name
-        self.instructor |= set(made)
         self.channel.request("snapshot", names=sorted(n for n, v in made.items() if callable(v)))
 
     def test_cell(self, source: str, grade_id: str) -> CellVerdict:
