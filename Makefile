@@ -44,7 +44,7 @@ $(BROWSER):
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,site]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,site,scale]'
 	@touch $@
 
 demo: $(STAMP) $(SANDBOX)

@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--notebook-timeout", type=int, default=None, metavar="SECONDS",
                    help="wall time per submission's notebook (default 300); the per-cell limit is "
                         "Execute.timeout in nbgrader_config.py")
+    a.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (default: "
+                        "$AUTOGRADER_SCHEDULER, else local worker processes); see README 'Grading a large class'")
     f = verb("feedback", "Write an HTML feedback page per student: score and diagnosis per question, never the "
              "hidden tests or the points they used.")
     f.add_argument("assignment")
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.collect(args.assignment, args.source, args.force, args.pattern)
         elif args.verb == "autograde":
             pipeline.autograde(_assignments(args, course), args.student, args.jobs, args.force, args.autodiff,
-                               args.memory, args.notebook_timeout)
+                               args.memory, args.notebook_timeout, args.scheduler)
         elif args.verb == "feedback":
             pipeline.feedback(args.assignment, args.student, args.force)
         elif args.verb == "report":

@@ -82,12 +82,13 @@ class LocalPool:
     def __init__(self, jobs: int):
         self.jobs = max(1, jobs)
 
-    def map_unordered(self, fn: Callable, items: Iterable) -> Iterator:
+    def map_unordered(self, fn: Callable, items: Iterable, shared=None) -> Iterator:
         items = list(items)
+        extra = () if shared is None else (shared,)
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(self.jobs, len(items) or 1), mp_context=ctx,
                                  initializer=_quiet_worker) as pool:
-            futures = {pool.submit(fn, item): item for item in items}
+            futures = {pool.submit(fn, item, *extra): item for item in items}
             for future in as_completed(futures):
                 try:
                     yield future.result()
@@ -349,13 +350,13 @@ def _progress(done: int, total: int, started: float, last: GradeRun, stream) -> 
 
 def autograde(assignment: str, students: list[str] | None = None, jobs: int | None = None,
               executor=None, stream=sys.stderr, force: bool = False, policy: str = "zero",
-              limits: sandbox.Limits | None = None) -> list[GradeRun]:
+              limits: sandbox.Limits | None = None, scheduler: str | None = None) -> list[GradeRun]:
     """Grade ``students`` (default: every submission) of one assignment and return one ``GradeRun`` each.
 
     Without ``force``, submissions graded before and unchanged since are skipped (reported as skipped).
     ``limits`` default to :func:`default_limits`. Raises ``CourseError`` if the solution fails its own tests.
     """
-    batch = autograde_many([assignment], students, jobs, executor, stream, force, policy, limits)
+    batch = autograde_many([assignment], students, jobs, executor, stream, force, policy, limits, scheduler)
     batch.raise_failures()
     return batch.runs[assignment]
 
@@ -373,10 +374,19 @@ class Batch:
 
 def autograde_many(assignments: list[str], students: list[str] | None = None, jobs: int | None = None,
                    executor=None, stream=sys.stderr, force: bool = False, policy: str = "zero",
-                   limits: sandbox.Limits | None = None) -> Batch:
+                   limits: sandbox.Limits | None = None, scheduler: str | None = None) -> Batch:
     """Grade several assignments in one batch: one pool of workers, each solution run once as the batch's first
-    jobs (at its own secret points), then every submission. ``students`` limits each assignment to those of them
-    who submitted it (each named student must have submitted at least one)."""
+    jobs, then every submission. ``students`` limits each assignment to those of them who submitted it (each
+    named student must have submitted at least one).
+
+    With a Dask ``scheduler`` (or $AUTOGRADER_SCHEDULER), or a gradebook that is not a local SQLite file, the
+    workers share nothing with this process and the client alone writes the gradebook
+    (autograder.grading.remote); otherwise local workers write it as they go."""
+    from . import cluster, remote
+
+    scheduler = cluster.scheduler_address(scheduler)
+    if scheduler or not remote.gradebook_url().startswith("sqlite"):
+        remote.require_gradebook()
     for name in assignments:
         course.require_assignment(name)
     if policy not in evidence.POLICIES:
@@ -404,6 +414,9 @@ def autograde_many(assignments: list[str], students: list[str] | None = None, jo
         limits = limits or default_limits()
         plan = sandbox.probe(limits)
         _log_plan(plan, limits, stream)
+        if scheduler or not remote.gradebook_url().startswith("sqlite"):
+            pool = executor or (cluster.DaskPool(scheduler) if scheduler else LocalPool(jobs or os.cpu_count() or 1))
+            return _remote_batch(pool, assignments, todo, runs, policy, limits, stream)
         workdir = Path(tempfile.mkdtemp(prefix="vc4ml-batch-"))
         try:
             names = [name for name in assignments if todo[name]]
@@ -424,6 +437,46 @@ def autograde_many(assignments: list[str], students: list[str] | None = None, jo
                 _progress(done, total, started, run, stream)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+    for name, why in failed.items():
+        stream.write(f"{name}: NOT GRADED: {why}\n")
+    return Batch({name: sorted(r, key=lambda r: r.student) for name, r in runs.items()}, failed)
+
+
+def _remote_batch(pool, assignments, todo, runs, policy, limits, stream) -> Batch:
+    """The batch through workers that share nothing with this process: the solutions first, then every
+    submission; each result is written here as it arrives (autograder.grading.remote)."""
+    from . import remote
+
+    names = [name for name in assignments if todo[name]]
+    shared = remote.new_shared(names, limits, policy)
+    failed: dict[str, str] = {}
+    stream.write(f"grading the solution of {', '.join(names)} first...\n")
+    for run in pool.map_unordered(remote.run_remote, [remote.RemoteJob(n) for n in names], shared):
+        if not run.ok:
+            failed[run.assignment] = run.error or "the solution's run did not finish"
+    jobs, stamps = [], {}
+    for name in names:
+        if name in failed:
+            continue
+        for student in todo[name]:
+            stamps[name, student] = fingerprint(name, student)
+            jobs.append(remote.RemoteJob(name, student, remote.submission_files(name, student)))
+    stream.write(f"then {len(jobs)} submission(s)...\n")
+    started, done, results = time.perf_counter(), 0, pool.map_unordered(remote.run_remote, jobs, shared)
+    try:
+        for got in results:
+            remote.absorb(got, stamps[got.assignment, got.student])
+            run = GradeRun(got.student, got.ok, got.seconds, got.error, assignment=got.assignment)
+            runs[got.assignment].append(run)
+            done += 1
+            _progress(done, len(jobs), started, run, stream)
+    except remote.GradebookDown as exc:
+        results.close()
+        raise course.CourseError(f"{exc}; the batch stopped: {done} submission(s) were recorded, nothing partial "
+                                 f"was kept; run the same command again when the gradebook is back") from None
+    finally:
+        if hasattr(pool, "close"):
+            pool.close()
     for name, why in failed.items():
         stream.write(f"{name}: NOT GRADED: {why}\n")
     return Batch({name: sorted(r, key=lambda r: r.student) for name, r in runs.items()}, failed)

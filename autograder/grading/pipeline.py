@@ -28,7 +28,8 @@ def _students(assignment: str, only: list[str] | None) -> list[str]:
 
 
 def autograde(assignments: list[str], students: list[str] | None, jobs: int, force: bool, autodiff: str = "zero",
-              memory: str | None = None, notebook_timeout: int | None = None) -> dict[str, list]:
+              memory: str | None = None, notebook_timeout: int | None = None,
+              scheduler: str | None = None) -> dict[str, list]:
     """Grade the assignments in one batch and print a score table for each."""
     from .. import sandbox
 
@@ -37,7 +38,8 @@ def autograde(assignments: list[str], students: list[str] | None, jobs: int, for
     except ValueError:
         raise course.CourseError(f"--memory {memory!r}: give a size such as 2G or 512M") from None
     limits = grading.default_limits(memory=size, notebook_timeout=notebook_timeout)
-    batch = grading.autograde_many(assignments, students, jobs, force=force, policy=autodiff, limits=limits)
+    batch = grading.autograde_many(assignments, students, jobs, force=force, policy=autodiff, limits=limits,
+                                   scheduler=scheduler)
     tabled = {}
     for name, runs in batch.runs.items():
         if name in batch.failed or not runs:

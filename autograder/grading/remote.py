@@ -1,0 +1,315 @@
+"""Grading on workers that share nothing with the client but the course's code (issue 17).
+
+A Dask worker on another machine sees neither the data folder nor the gradebook. So a job carries what its
+submission needs, and a worker grades it exactly as a local worker does (autograder.grading.autograde.grade_one:
+intake, sandboxed kernel, trusted driver) inside a private scratch data folder whose gradebook is a copy of the
+batch's assignments, made once by the client (:func:`seed`). The worker returns the autograded files and the
+scores; the client writes them (:func:`absorb`).
+
+The client is the only writer of the gradebook: one transaction per submission, in the order results arrive, so
+a PostgreSQL gradebook needs no cross-machine locking, a worker killed mid-job leaves nothing half written (the
+job runs again elsewhere and its result is written once), and a gradebook that goes away stops the batch with
+nothing partial (:class:`GradebookDown`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import sandbox
+from . import course
+
+MAX_FILES = 200            # files shipped per submission (intake refuses more than this anyway)
+MAX_BYTES = 64 * 2**20     # bytes shipped per submission
+
+
+class GradebookDown(Exception):
+    """The gradebook could not be written: the batch stops and nothing partial is kept."""
+
+
+@dataclass
+class Shared:
+    """The batch's trusted state, made once by the client and shipped once to each worker."""
+    batch: str
+    gradebook: bytes               # a SQLite gradebook holding the batch's assignments (no students)
+    limits: sandbox.Limits
+    policy: str = "zero"
+
+
+@dataclass
+class RemoteJob:
+    """Grade one submission (or, with ``student`` empty, the assignment's solution) on any worker."""
+    assignment: str
+    student: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)   # the submission folder, relative path -> bytes
+
+    def run(self, shared: Shared) -> "Returned":
+        with _ONE_AT_A_TIME:  # grading sets process-wide state (environment, the executor's job slot)
+            scratch = _scratch(shared)
+            saved = {k: os.environ.get(k) for k in ("AUTOGRADER_DATA", "AUTOGRADER_DB_URL")}
+            os.environ["AUTOGRADER_DATA"] = str(scratch)
+            os.environ["AUTOGRADER_DB_URL"] = "sqlite:///" + str(scratch / "gradebook.db")
+            try:
+                return self._solution(shared, scratch) if not self.student else self._grade(shared, scratch)
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+    def crashed(self, error: str) -> "Returned":
+        return Returned(self.assignment, self.student, False, 0.0, error)
+
+    def _solution(self, shared: Shared, scratch: Path) -> "Returned":
+        from .autograde import SolutionJob
+
+        out = scratch / f"solution-{self.assignment}.json"
+        run = SolutionJob(self.assignment, str(out), _plan(shared.limits), shared.limits, str(scratch)).run()
+        return Returned(self.assignment, "", run.ok, run.seconds, run.error)
+
+    def _grade(self, shared: Shared, scratch: Path) -> "Returned":
+        from .autograde import MANIFEST, Job, _write_json, grade_one
+
+        submitted = scratch / "submitted" / self.student / self.assignment
+        graded = scratch / "autograded" / self.student
+        try:
+            for rel, data in self.files.items():
+                path = submitted / _safe_relative(rel)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            passed = scratch / f"solution-{self.assignment}.json"
+            if not passed.exists():
+                _write_json(passed, {})  # the client sends submissions only once the solution has passed
+            run = grade_one(Job(self.assignment, self.student, str(passed), shared.policy, _plan(shared.limits),
+                                shared.limits, str(scratch)))
+            folder = graded / self.assignment
+            files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+                     if p.is_file() and not p.is_symlink() and p.name != MANIFEST} if folder.is_dir() else {}
+            scores, stamp = _scores(self.assignment, self.student)
+            return Returned(self.assignment, self.student, run.ok, run.seconds, run.error, files, scores, stamp)
+        finally:
+            shutil.rmtree(submitted.parent, ignore_errors=True)
+            shutil.rmtree(graded, ignore_errors=True)
+
+
+@dataclass
+class Returned:
+    """What a worker sends back: the outcome, the autograded folder's files and the scores to record."""
+    assignment: str
+    student: str
+    ok: bool
+    seconds: float
+    error: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
+    scores: dict[str, float] | None = None    # grade cell -> auto score; None: nothing to record
+    timestamp: str | None = None
+
+
+def run_remote(job: RemoteJob, shared: Shared) -> Returned:
+    """What a worker runs (one picklable entry point)."""
+    return job.run(shared)
+
+
+_ONE_AT_A_TIME = threading.Lock()
+_SCRATCH: dict[str, Path] = {}
+_PLANS: dict = {}
+
+
+def _scratch(shared: Shared) -> Path:
+    """This worker process's private data folder for the batch, its gradebook the batch's seed."""
+    if shared.batch not in _SCRATCH:
+        for old in _SCRATCH.values():  # one batch at a time per worker: drop the last one's folder
+            shutil.rmtree(old, ignore_errors=True)
+        _SCRATCH.clear()
+        folder = Path(tempfile.mkdtemp(prefix=f"vc4ml-remote-{shared.batch[:8]}-"))
+        (folder / "gradebook.db").write_bytes(shared.gradebook)
+        (folder / "exchange").mkdir()
+        _SCRATCH[shared.batch] = folder
+    return _SCRATCH[shared.batch]
+
+
+def _plan(limits: sandbox.Limits) -> sandbox.Plan:
+    """What containment this worker's machine allows, probed once per process and limits."""
+    key = repr(limits)
+    if key not in _PLANS:
+        _PLANS[key] = sandbox.probe(limits)
+    return _PLANS[key]
+
+
+def _safe_relative(rel: str) -> Path:
+    """A shipped file's path, kept inside the submission folder (defends against ../ and absolute names)."""
+    path = Path(rel)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ValueError(f"refused file name {rel!r}")
+    return path
+
+
+def _scores(assignment: str, student: str) -> tuple[dict[str, float] | None, str | None]:
+    """The auto scores the worker's grading wrote to its private gradebook, and the submission's time."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.load_config().CourseDirectory.db_url) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return None, None
+        scores = {g.name: float(g.auto_score or 0.0) for nb in sub.notebooks for g in nb.grades}
+        stamp = sub.timestamp.isoformat() if sub.timestamp else None
+        gb.remove_submission(assignment, student)  # keep the private gradebook small
+    return scores, stamp
+
+
+# ---- the client's side ------------------------------------------------------------------------------------------
+
+def new_shared(assignments: list[str], limits: sandbox.Limits, policy: str) -> Shared:
+    with tempfile.TemporaryDirectory(prefix="vc4ml-seed-") as tmp:
+        path = Path(tmp) / "gradebook.db"
+        seed(assignments, "sqlite:///" + str(path))
+        data = path.read_bytes()
+    return Shared(uuid.uuid4().hex, data, limits, policy)
+
+
+def seed(assignments: list[str], url: str) -> None:
+    """Copy the released assignments' structure (notebooks, graded, solution, task and source cells) from the
+    course's gradebook into the gradebook at ``url``: what nbgrader's autograde needs, and no student data."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(gradebook_url()) as src, Gradebook(url) as dst:
+        for name in assignments:
+            a = src.find_assignment(name)
+            dst.update_or_create_assignment(name, duedate=a.duedate)
+            for nb in a.notebooks:
+                dst.update_or_create_notebook(nb.name, name)
+                for c in nb.grade_cells:
+                    dst.update_or_create_grade_cell(c.name, nb.name, name, max_score=c.max_score,
+                                                    cell_type=c.cell_type)
+                for c in nb.solution_cells:
+                    dst.update_or_create_solution_cell(c.name, nb.name, name)
+                for c in nb.task_cells:
+                    dst.update_or_create_task_cell(c.name, nb.name, name, max_score=c.max_score,
+                                                   cell_type=c.cell_type)
+                for c in nb.source_cells:
+                    dst.update_or_create_source_cell(c.name, nb.name, name, cell_type=c.cell_type,
+                                                     locked=c.locked, source=c.source, checksum=c.checksum)
+
+
+def gradebook_url() -> str:
+    return course.load_config().CourseDirectory.db_url
+
+
+def describe(url: str) -> str:
+    """The gradebook's URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def require_gradebook() -> None:
+    """One clear line if the gradebook cannot be reached, before anything is graded."""
+    from nbgrader.api import Gradebook
+
+    url = gradebook_url()
+    try:
+        with Gradebook(url):
+            pass
+    except Exception as exc:
+        raise course.CourseError(f"cannot open the gradebook at {describe(url)}: {_first_line(exc)}; start the "
+                                 f"database (or fix AUTOGRADER_DB_URL) and run the command again") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def submission_files(assignment: str, student: str) -> dict[str, bytes]:
+    """The submission folder's plain files (links are not followed), within the shipping limits."""
+    folder = course.data_dir() / "submitted" / student / assignment
+    files, total = {}, 0
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        total += path.stat().st_size
+        if len(files) >= MAX_FILES or total > MAX_BYTES:
+            break  # intake refuses an oversized submission with its reason; ship what it needs to say so
+        files[str(path.relative_to(folder))] = path.read_bytes()
+    return files
+
+
+def absorb(result: Returned, stamp: str) -> None:
+    """Record a worker's result: the gradebook first (one transaction), then the autograded folder, then the
+    fingerprint that marks the submission graded. Raises GradebookDown if the gradebook cannot be written."""
+    from .autograde import MANIFEST, _write_json
+
+    if result.scores is not None:
+        try:
+            record_scores(result.assignment, result.student, result.scores, result.timestamp)
+        except Exception as exc:
+            raise GradebookDown(f"could not write the gradebook at {describe(gradebook_url())}: "
+                                f"{_first_line(exc)}") from None
+    folder = course.data_dir() / "autograded" / result.student / result.assignment
+    fresh = folder.with_name(f".{folder.name}.{os.getpid()}.new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    for rel, data in result.files.items():
+        path = fresh / _safe_relative(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    fresh.mkdir(parents=True, exist_ok=True)
+    old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    if folder.exists():
+        folder.rename(old)
+    fresh.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    if result.scores is not None:
+        _write_json(folder / MANIFEST, {"fingerprint": stamp})
+
+
+def record_scores(assignment: str, student: str, scores: dict[str, float], timestamp: str | None) -> None:
+    """Write one submission's auto scores in a single transaction (manual grades are left alone)."""
+    from nbgrader import utils
+    from nbgrader.api import (Comment, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
+                              SubmittedNotebook)
+
+    with Gradebook(gradebook_url()) as gb:
+        try:
+            try:
+                sub = gb.find_submission(assignment, student)
+            except MissingEntry:
+                try:
+                    who = gb.find_student(student)
+                except MissingEntry:
+                    who = Student(id=student)
+                    gb.db.add(who)
+                with gb.db.no_autoflush:  # as nbgrader's add_submission, without its commit
+                    sub = SubmittedAssignment(assignment=gb.find_assignment(assignment), student=who)
+                    for notebook in sub.assignment.notebooks:
+                        nb = SubmittedNotebook(notebook=notebook, assignment=sub)
+                        for cell in notebook.grade_cells:
+                            Grade(cell_id=cell.id, notebook=nb)
+                        for cell in list(notebook.solution_cells) + list(notebook.task_cells):
+                            Comment(cell_id=cell.id, notebook=nb)
+                        for cell in notebook.task_cells:
+                            Grade(cell_id=cell.id, notebook=nb)
+                    gb.db.add(sub)
+                gb.db.flush()  # a new grade knows its cell's name once it has a row
+            if timestamp:
+                sub.timestamp = utils.parse_utc(timestamp)
+            for nb in sub.notebooks:
+                for grade in nb.grades:
+                    grade.auto_score = float(scores.get(grade.name, 0.0))
+                    grade.needs_manual_grade = grade.manual_score is not None
+            gb.db.commit()
+        except Exception:
+            gb.db.rollback()
+            raise
+
