@@ -42,6 +42,19 @@ $(BROWSER):
 	else echo "browser: chromium is missing and cannot be installed here; the browser tests will skip"; fi
 	@mkdir -p $(VENV) && touch $@
 
+# The scale-out tests (tests/test_scale.py) start Debian's PostgreSQL server from a temporary folder; a Dask
+# cluster comes from PyPI with the venv. Installed when missing and possible; without it those tests skip.
+POSTGRES := $(VENV)/.postgresql
+$(POSTGRES):
+	@if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  echo "postgresql: found"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1; } \
+	  && echo "postgresql: installed" \
+	  || echo "postgresql: could not install it; the PostgreSQL tests will skip"; \
+	else echo "postgresql: missing and cannot be installed here; the PostgreSQL tests will skip"; fi
+	@mkdir -p $(VENV) && touch $@
+
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,site,scale]'
@@ -50,7 +63,7 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP) $(SANDBOX)
 	$(PY) -m autograder demo --jobs $(JOBS)
 
-test: $(STAMP) $(SANDBOX) $(BROWSER)
+test: $(STAMP) $(SANDBOX) $(BROWSER) $(POSTGRES)
 	@command -v npm >/dev/null 2>&1 && $(MAKE) --no-print-directory $(MATHJAX) || echo "site: npm missing, the site tests will skip"
 	$(PY) -m pytest -n $(JOBS)
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,13 +52,13 @@ def _as_user() -> tuple[list[str], str | None]:
 class Postgres:
     """A throwaway PostgreSQL server on 127.0.0.1; ``url`` is its gradebook database's SQLAlchemy URL."""
 
-    def __init__(self, folder: Path):
+    def __init__(self):
         self.bin = pg_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL is not installed (Debian package postgresql; `make test` installs it)")
         self.prefix, user = _as_user()
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        # in /tmp itself: pytest's temporary folders are private to root, out of the server account's reach
+        self.folder = folder = Path(tempfile.mkdtemp(prefix="vc4ml-pg-"))
         if user:
             shutil.chown(folder, user, user)
         self.data, self.port = folder / "db", free_port()
@@ -65,8 +66,10 @@ class Postgres:
         self._run("initdb", "-D", str(self.data), "-U", "grader", "-A", "trust", "--no-sync", "-E", "UTF8")
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(self.prefix + [str(self.bin / tool), *args], check=True, capture_output=True,
-                       cwd=self.folder, timeout=120)
+        done = subprocess.run(self.prefix + [str(self.bin / tool), *args], capture_output=True, text=True,
+                              cwd=self.folder, timeout=120)
+        if done.returncode:
+            raise subprocess.CalledProcessError(done.returncode, tool, done.stdout, done.stderr[-2000:])
 
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off"
@@ -78,6 +81,10 @@ class Postgres:
         with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
 
 class DaskCluster:
     """``dask scheduler`` and ``workers`` x ``dask worker --nthreads 1`` on 127.0.0.1."""
@@ -87,6 +94,7 @@ class DaskCluster:
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {})}
         folder.mkdir(parents=True, exist_ok=True)
+        self.names: dict[str, subprocess.Popen] = {}
         self.scheduler = self._spawn("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
                                      "--no-dashboard")
         self.workers = [self.add_worker() for _ in range(workers)]
@@ -97,9 +105,14 @@ class DaskCluster:
                                 start_new_session=True)
 
     def add_worker(self) -> subprocess.Popen:
-        name = f"worker{len(getattr(self, 'workers', [])) + 1}-{time.monotonic_ns()}"
-        return self._spawn(name, "worker", self.address, "--nthreads", "1", "--no-dashboard", "--name", name,
+        name = f"worker-{time.monotonic_ns()}"
+        proc = self._spawn(name, "worker", self.address, "--nthreads", "1", "--no-dashboard", "--name", name,
                            "--death-timeout", "60")
+        self.names[name] = proc
+        return proc
+
+    def by_name(self, name: str) -> subprocess.Popen:
+        return self.names[name]
 
     def wait_for_workers(self, count: int, timeout: float = 120) -> None:
         from distributed import Client

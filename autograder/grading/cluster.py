@@ -9,12 +9,13 @@ its virtual environment (README, "Grading a large class"), one thread each: ``da
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Callable, Iterable, Iterator
 
 from . import course
 
 ENV = "AUTOGRADER_SCHEDULER"
-CONNECT_TIMEOUT = "15s"
+TIMEOUT_ENV = "AUTOGRADER_SCHEDULER_TIMEOUT"   # seconds to wait for the scheduler (default 15)
 
 
 def scheduler_address(given: str | None) -> str | None:
@@ -31,7 +32,8 @@ class DaskPool:
         except ImportError:
             raise course.CourseError("--scheduler needs Dask: pip install -e '.[scale]'") from None
         try:
-            self.client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            timeout = f"{float(os.environ.get(TIMEOUT_ENV) or 15)}s"
+            self.client = Client(address, timeout=timeout, set_as_default=False)
         except Exception as exc:
             raise course.CourseError(f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); "
                                      f"start one (`dask scheduler`, then `dask worker {address} --nthreads 1`) "
@@ -50,7 +52,7 @@ class DaskPool:
         if not items:
             return
         extra = [self.client.scatter(shared, broadcast=True, hash=False)] if shared is not None else []
-        futures = {self.client.submit(fn, item, *extra, pure=False): item for item in items}
+        futures = {self.client.submit(fn, item, *extra, key=_key(item)): item for item in items}
         try:
             for future in as_completed(futures, loop=self.client.loop):
                 try:
@@ -62,3 +64,9 @@ class DaskPool:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _key(item) -> str:
+    """A task name that says what it grades (shown by Dask's dashboard), unique per submission of the task."""
+    what = "/".join(str(getattr(item, a, "") or "solution") for a in ("assignment", "student"))
+    return f"grade-{what}-{uuid.uuid4().hex[:12]}"
