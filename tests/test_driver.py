@@ -13,7 +13,7 @@ import pytest
 from autograder import sandbox
 from autograder.grading import contained
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("driver")]
 
 SETUP = """import jax, jax.numpy as jnp, numpy as np
 from autograder import check

@@ -17,7 +17,7 @@ from autograder.grading import autograde, course, release, report
 from honest import build
 from notebooks import release_lock
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("honest")]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from notebooks import ROOT
 A = "ch01_univariate"
 HONEST = ("s01_solution", "s02_numpy_rewritten", "s05_half_difference")
 CELL, NOTEBOOK, SLACK = 15, 90, 5
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile")]
 
 
 def _hashes(folder: Path, skip=lambda rel: False) -> dict[str, str]:

@@ -1,5 +1,7 @@
 """Every lecture and every assignment source executes top to bottom on CPU, and is stored clean."""
 
+import re
+
 import pytest
 
 from notebooks import ROOT, execute, lectures, load, outputs_text, sources
@@ -16,9 +18,7 @@ def test_stored_without_outputs_and_with_stable_ids(path):
     assert not dirty, f"cells stored with outputs: {dirty}"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
-def test_executes_and_every_check_passes(path):
+def _executes_and_every_check_passes(path):
     nb = execute(path)
     text = outputs_text(nb)
     if path.parent.name != "course":  # lectures may show a wrong answer's diagnosis on purpose
@@ -28,3 +28,13 @@ def test_executes_and_every_check_passes(path):
     if path.parent.name == "course":
         images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
         assert images >= 1, "a lecture shows at least one figure"
+
+
+# One class per notebook: `make test` distributes with --dist loadscope (a class is a unit), so the notebooks
+# spread over the workers while each other module's fixtures are built once.
+for _path in ALL:
+    _name = f"TestExecutes_{_path.parent.name if _path.parent.name == 'course' else 'solution'}_{_path.stem}"
+    globals()[re.sub(r"\W", "_", _name)] = type(_name, (), {
+        "pytestmark": [pytest.mark.slow],
+        "test_executes_and_every_check_passes": lambda self, path=_path: _executes_and_every_check_passes(path),
+    })

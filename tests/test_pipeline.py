@@ -14,7 +14,7 @@ from autograder.grading import autograde, classreport, collect, course, demo, fe
 from notebooks import ROOT, load, release_lock
 
 A = "ch01_univariate"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from notebooks import ROOT, load, release_lock, sources
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("release")
 def test_regenerating_leaves_no_diff(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOGRADER_DATA", str(tmp_path))
     with release_lock():

@@ -84,7 +84,7 @@ def graded(cluster, tmp_path_factory):
     pg.start()
     data = tmp_path_factory.mktemp("data")
     with pytest.MonkeyPatch.context() as mp:
-        expected = _class(data, pg.url, mp, slow_seconds=12)
+        expected = _class(data, pg.url, mp, slow_seconds=6)
         killed, box = [], {}
 
         def grade():
@@ -147,7 +147,7 @@ def test_postgresql_stopped_mid_batch_stops_the_batch_with_nothing_partial(clust
     pg.start()
     data = tmp_path / "data"
     try:
-        _class(data, pg.url, monkeypatch, slow_seconds=15)
+        _class(data, pg.url, monkeypatch, slow_seconds=5)
 
         def stop_after_first_record():
             deadline = time.monotonic() + 300

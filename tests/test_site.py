@@ -35,7 +35,7 @@ HIDDEN = re.compile(r"BEGIN HIDDEN TESTS|END HIDDEN TESTS")
 
 # Meant for the pytest-xdist worker of the tests that regenerate exercises/ (group "release"). With pytest 9.2
 # and pytest-xdist 3.8 the grouping has no effect, so the build also waits out a rewrite (conf.student_notebook).
-pytestmark = pytest.mark.xdist_group("release")
+pytestmark = pytest.mark.xdist_group("site")
 
 LECTURES = [p.stem for p in lectures()]
 ASSIGNMENTS = [p.stem for p in sources() if p.stem == p.parent.name]

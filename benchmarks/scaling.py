@@ -1,0 +1,120 @@
+"""Scale-out: one class graded through the Dask executor with 1 and then 2 worker processes, side by side, plus
+the scheduler's overhead per task and the PostgreSQL gradebook's writes per second, in one run.
+
+Everything is real and local: Debian's PostgreSQL in a temporary folder, a `dask scheduler` and `dask worker
+--nthreads 1` processes on 127.0.0.1 (tests/services.py starts them). The class is built from the demo class of
+ch01 (correct, rewritten and wrong answers), copied up to --size submissions. Each worker count grades the whole
+class once on fresh workers (the first solution run and JAX's import are part of the time, as in real use).
+The last line is
+
+    scaling_2_over_1=<t1 / t2> task_overhead_ms=<per no-op task> gradebook_writes_per_s=<submissions/s>
+
+    .venv/bin/python benchmarks/scaling.py [--size 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+A = "ch01_univariate"
+
+
+def build_class(size: int) -> list[str]:
+    from autograder.grading import demo, release
+
+    release.release(A)
+    base = [s for s in demo.load(A) if "infinite" not in s.student and "loop" not in s.about]
+    students = [demo.DemoStudent(f"{base[i % len(base)].student}_{i:02d}", "", base[i % len(base)].answers, {})
+                for i in range(size)]
+    return demo.build(A, students)
+
+
+def grade_with(workers: int, folder: Path) -> float:
+    from services import DaskCluster
+
+    from autograder.grading import autograde
+
+    cluster = DaskCluster(folder / f"dask-{workers}", workers=workers)
+    try:
+        cluster.wait_for_workers(workers)
+        start = time.perf_counter()
+        runs = autograde.autograde(A, force=True, scheduler=cluster.address, stream=open(os.devnull, "w"))
+        seconds = time.perf_counter() - start
+        bad = [(r.student, r.error) for r in runs if not r.ok]
+        if bad:
+            raise SystemExit(f"grading failed: {bad[:3]}")
+        return seconds
+    finally:
+        cluster.close()
+
+
+def task_overhead(folder: Path, tasks: int = 500) -> float:
+    """Seconds per no-op task through scheduler and worker, submitted as the executor submits."""
+    from distributed import Client, as_completed
+    from services import DaskCluster
+
+    cluster = DaskCluster(folder / "dask-noop", workers=1)
+    try:
+        cluster.wait_for_workers(1)
+        with Client(cluster.address, set_as_default=False) as client:
+            client.submit(abs, -1).result()
+            start = time.perf_counter()
+            futures = [client.submit(abs, -i, pure=False) for i in range(tasks)]
+            for _ in as_completed(futures, loop=client.loop):
+                pass
+            return (time.perf_counter() - start) / tasks
+    finally:
+        cluster.close()
+
+
+def gradebook_writes(count: int = 200) -> float:
+    """Submissions recorded per second by the client (one transaction each, as after grading)."""
+    from autograder.grading import remote, report
+
+    scores = {q: 1.0 for q in report.question_order(A)}
+    start = time.perf_counter()
+    for i in range(count):
+        remote.record_scores(A, f"writer_{i:04d}", scores, "2026-11-20 12:00:00")
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=16, help="submissions in the class (default 16)")
+    args = parser.parse_args()
+    from services import Postgres
+
+    pg = Postgres()
+    pg.start()
+    with tempfile.TemporaryDirectory(prefix="vc4ml-scaling-") as tmp:
+        folder = Path(tmp)
+        os.environ.update(AUTOGRADER_DATA=str(folder / "data"), AUTOGRADER_DB_URL=pg.url)
+        try:
+            students = build_class(args.size)
+            t1 = grade_with(1, folder)
+            t2 = grade_with(2, folder)
+            overhead = task_overhead(folder)
+            writes = gradebook_writes()
+        finally:
+            pg.remove()
+    n = len(students)
+    print(f"class: {n} submissions of {A}; PostgreSQL gradebook; Dask workers with one thread each; "
+          f"{os.cpu_count()} cores")
+    print(f"{'workers':>8}  {'wall s':>8}  {'s/submission':>12}")
+    print(f"{1:>8}  {t1:8.1f}  {t1 / n:12.2f}")
+    print(f"{2:>8}  {t2:8.1f}  {t2 / n:12.2f}")
+    print(f"scheduler overhead per task: {overhead * 1e3:.2f} ms; gradebook writes: {writes:.0f} submissions/s")
+    print(f"scaling_2_over_1={t1 / t2:.2f} (target >= 1.7) task_overhead_ms={overhead * 1e3:.2f} "
+          f"gradebook_writes_per_s={writes:.0f}")
+
+
+if __name__ == "__main__":
+    main()
