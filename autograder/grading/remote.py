@@ -14,8 +14,10 @@ nothing partial (:class:`GradebookDown`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import uuid
@@ -40,6 +42,8 @@ class Shared:
     gradebook: bytes               # a SQLite gradebook holding the batch's assignments (no students)
     limits: sandbox.Limits
     policy: str = "zero"
+    assignments: list[str] = field(default_factory=list)
+    code: str = ""                 # digest of the grader's code and the batch's course files (see code_digest)
 
 
 @dataclass
@@ -56,6 +60,9 @@ class RemoteJob:
             os.environ["AUTOGRADER_DATA"] = str(scratch)
             os.environ["AUTOGRADER_DB_URL"] = "sqlite:///" + str(scratch / "gradebook.db")
             try:
+                if shared.code and code_digest(shared.assignments) != shared.code:
+                    return self.crashed(f"worker {socket.gethostname()} runs other grader code or course files "
+                                        f"than the client: deploy the same checkout on every worker")
                 return self._solution(shared, scratch) if not self.student else self._grade(shared, scratch)
             finally:
                 for key, value in saved.items():
@@ -122,6 +129,20 @@ _SCRATCH: dict[str, Path] = {}
 _PLANS: dict = {}
 
 
+def code_digest(assignments: list[str]) -> str:
+    """A hash of what grading runs besides the submission: the grader's code and each assignment's solution and
+    release. A worker must have the client's (its tests come from the client, its solution run from its disk)."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    folders = [(package, "*.py")] + [(course.root() / top / name, "*") for name in sorted(assignments)
+                                     for top in ("solutions", "exercises")]
+    for folder, pattern in folders:
+        for path in sorted(p for p in folder.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _scratch(shared: Shared) -> Path:
     """This worker process's private data folder for the batch, its gradebook the batch's seed."""
     if shared.batch not in _SCRATCH:
@@ -173,7 +194,7 @@ def new_shared(assignments: list[str], limits: sandbox.Limits, policy: str) -> S
         path = Path(tmp) / "gradebook.db"
         seed(assignments, "sqlite:///" + str(path))
         data = path.read_bytes()
-    return Shared(uuid.uuid4().hex, data, limits, policy)
+    return Shared(uuid.uuid4().hex, data, limits, policy, list(assignments), code_digest(assignments))
 
 
 def seed(assignments: list[str], url: str) -> None:
@@ -251,12 +272,13 @@ def absorb(result: Returned, stamp: str) -> None:
     fingerprint that marks the submission graded. Raises GradebookDown if the gradebook cannot be written."""
     from .autograde import MANIFEST, _write_json
 
-    if result.scores is not None:
-        try:
-            record_scores(result.assignment, result.student, result.scores, result.timestamp)
-        except Exception as exc:
-            raise GradebookDown(f"could not write the gradebook at {describe(gradebook_url())}: "
-                                f"{_first_line(exc)}") from None
+    if result.scores is None:  # the worker recorded nothing (it crashed first): keep what was there
+        return
+    try:
+        record_scores(result.assignment, result.student, result.scores, result.timestamp)
+    except Exception as exc:
+        raise GradebookDown(f"could not write the gradebook at {describe(gradebook_url())}: "
+                            f"{_first_line(exc)}") from None
     folder = course.data_dir() / "autograded" / result.student / result.assignment
     fresh = folder.with_name(f".{folder.name}.{os.getpid()}.new")
     shutil.rmtree(fresh, ignore_errors=True)
@@ -270,8 +292,7 @@ def absorb(result: Returned, stamp: str) -> None:
         folder.rename(old)
     fresh.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
-    if result.scores is not None:
-        _write_json(folder / MANIFEST, {"fingerprint": stamp})
+    _write_json(folder / MANIFEST, {"fingerprint": stamp})
 
 
 def record_scores(assignment: str, student: str, scores: dict[str, float], timestamp: str | None) -> None:
