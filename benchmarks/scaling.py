@@ -80,10 +80,11 @@ def gradebook_writes(count: int = 200) -> float:
     from autograder.grading import remote, report
 
     scores = {q: 1.0 for q in report.question_order(A)}
-    start = time.perf_counter()
-    for i in range(count):
-        remote.record_scores(A, f"writer_{i:04d}", scores, "2026-11-20 12:00:00")
-    return count / (time.perf_counter() - start)
+    with remote.open_gradebook() as gradebook:
+        start = time.perf_counter()
+        for i in range(count):
+            remote.record_scores(A, f"writer_{i:04d}", scores, "2026-11-20 12:00:00", gradebook)
+        return count / (time.perf_counter() - start)
 
 
 def main() -> None:

@@ -463,9 +463,11 @@ def _remote_batch(pool, assignments, todo, runs, policy, limits, stream) -> Batc
             jobs.append(remote.RemoteJob(name, student, remote.submission_files(name, student)))
     stream.write(f"then {len(jobs)} submission(s)...\n")
     started, done, results = time.perf_counter(), 0, pool.map_unordered(remote.run_remote, jobs, shared)
+    gradebook = None
     try:
+        gradebook = remote.open_gradebook()
         for got in results:
-            remote.absorb(got, stamps[got.assignment, got.student])
+            remote.absorb(got, stamps[got.assignment, got.student], gradebook)
             run = GradeRun(got.student, got.ok, got.seconds, got.error, assignment=got.assignment)
             runs[got.assignment].append(run)
             done += 1
@@ -475,6 +477,8 @@ def _remote_batch(pool, assignments, todo, runs, policy, limits, stream) -> Batc
         raise course.CourseError(f"{exc}; the batch stopped: {done} submission(s) were recorded, nothing partial "
                                  f"was kept; run the same command again when the gradebook is back") from None
     finally:
+        if gradebook is not None:
+            gradebook.close()
         if hasattr(pool, "close"):
             pool.close()
     for name, why in failed.items():

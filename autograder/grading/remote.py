@@ -14,6 +14,7 @@ nothing partial (:class:`GradebookDown`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -197,28 +198,32 @@ def new_shared(assignments: list[str], limits: sandbox.Limits, policy: str) -> S
     return Shared(uuid.uuid4().hex, data, limits, policy, list(assignments), code_digest(assignments))
 
 
+STRUCTURE = ("course", "assignment", "notebook", "base_cell", "source_cell", "grade_cells", "solution_cells",
+             "task_cells")  # the released assignments; never a student's row
+
+
 def seed(assignments: list[str], url: str) -> None:
     """Copy the released assignments' structure (notebooks, graded, solution, task and source cells) from the
-    course's gradebook into the gradebook at ``url``: what nbgrader's autograde needs, and no student data."""
-    from nbgrader.api import Gradebook
+    course's gradebook into a new gradebook at ``url``, in one transaction: what nbgrader's autograde needs to
+    grade them, and no student data."""
+    from nbgrader.api import Base, Gradebook
+    from sqlalchemy import create_engine
 
-    with Gradebook(gradebook_url()) as src, Gradebook(url) as dst:
+    with Gradebook(gradebook_url()) as src:
         for name in assignments:
-            a = src.find_assignment(name)
-            dst.update_or_create_assignment(name, duedate=a.duedate)
-            for nb in a.notebooks:
-                dst.update_or_create_notebook(nb.name, name)
-                for c in nb.grade_cells:
-                    dst.update_or_create_grade_cell(c.name, nb.name, name, max_score=c.max_score,
-                                                    cell_type=c.cell_type)
-                for c in nb.solution_cells:
-                    dst.update_or_create_solution_cell(c.name, nb.name, name)
-                for c in nb.task_cells:
-                    dst.update_or_create_task_cell(c.name, nb.name, name, max_score=c.max_score,
-                                                   cell_type=c.cell_type)
-                for c in nb.source_cells:
-                    dst.update_or_create_source_cell(c.name, nb.name, name, cell_type=c.cell_type,
-                                                     locked=c.locked, source=c.source, checksum=c.checksum)
+            src.find_assignment(name)  # MissingEntry if it was never released
+    source, target = create_engine(gradebook_url()), create_engine(url)
+    try:
+        Base.metadata.create_all(target)
+        with source.connect() as read, target.begin() as write:
+            for name in STRUCTURE:
+                table = Base.metadata.tables[name]
+                rows = [dict(r._mapping) for r in read.execute(table.select())]
+                if rows:
+                    write.execute(table.insert(), rows)
+    finally:
+        source.dispose()
+        target.dispose()
 
 
 def gradebook_url() -> str:
@@ -267,7 +272,7 @@ def submission_files(assignment: str, student: str) -> dict[str, bytes]:
     return files
 
 
-def absorb(result: Returned, stamp: str) -> None:
+def absorb(result: Returned, stamp: str, gradebook=None) -> None:
     """Record a worker's result: the gradebook first (one transaction), then the autograded folder, then the
     fingerprint that marks the submission graded. Raises GradebookDown if the gradebook cannot be written."""
     from .autograde import MANIFEST, _write_json
@@ -275,7 +280,7 @@ def absorb(result: Returned, stamp: str) -> None:
     if result.scores is None:  # the worker recorded nothing (it crashed first): keep what was there
         return
     try:
-        record_scores(result.assignment, result.student, result.scores, result.timestamp)
+        record_scores(result.assignment, result.student, result.scores, result.timestamp, gradebook)
     except Exception as exc:
         raise GradebookDown(f"could not write the gradebook at {describe(gradebook_url())}: "
                             f"{_first_line(exc)}") from None
@@ -295,13 +300,24 @@ def absorb(result: Returned, stamp: str) -> None:
     _write_json(folder / MANIFEST, {"fingerprint": stamp})
 
 
-def record_scores(assignment: str, student: str, scores: dict[str, float], timestamp: str | None) -> None:
+def open_gradebook():
+    """The course's gradebook, opened once for a batch's writes (GradebookDown if it cannot be)."""
+    from nbgrader.api import Gradebook
+
+    try:
+        return Gradebook(gradebook_url())
+    except Exception as exc:
+        raise GradebookDown(f"could not open the gradebook at {describe(gradebook_url())}: "
+                            f"{_first_line(exc)}") from None
+
+
+def record_scores(assignment: str, student: str, scores: dict[str, float], timestamp: str | None,
+                  gradebook=None) -> None:
     """Write one submission's auto scores in a single transaction (manual grades are left alone)."""
     from nbgrader import utils
-    from nbgrader.api import (Comment, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
-                              SubmittedNotebook)
+    from nbgrader.api import Comment, Grade, MissingEntry, Student, SubmittedAssignment, SubmittedNotebook
 
-    with Gradebook(gradebook_url()) as gb:
+    with contextlib.nullcontext(gradebook) if gradebook is not None else open_gradebook() as gb:
         try:
             try:
                 sub = gb.find_submission(assignment, student)
