@@ -2,41 +2,29 @@
 reports that count only graded students, CSVs that agree, findings that name the question, a readable report.
 
 A small "graded class" is written straight into a gradebook (scores, verdict files, autograded notebooks) as
-the grader leaves them, without running a kernel: one release (the slow step, once per module), then a copy of
-its gradebook per test.
+the grader leaves them, without running a kernel, into a copy of a gradebook that chapter 1 was released into
+(tests/released.py).
 """
 
 import csv
 import json
-import shutil
 
 import pytest
 
 from autograder.__main__ import main
-from autograder.grading import course, release, report, safe_text
-from notebooks import ROOT, release_lock
+from autograder.grading import course, report, safe_text
+from notebooks import ROOT
+from released import gradebook_into
 
 A = "ch01_univariate"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4=\x07\x9b31m<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    """A gradebook with chapter 1 released into it."""
-    data = tmp_path_factory.mktemp("released")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOGRADER_DATA", str(data))
-        with release_lock():
-            release.release(A)
-    return data / "gradebook.db"
-
-
 @pytest.fixture
-def data(released, tmp_path, monkeypatch):
+def data(tmp_path, monkeypatch):
     folder = tmp_path / "data"
-    folder.mkdir()
-    shutil.copy(released, folder / "gradebook.db")
+    gradebook_into(folder)
     monkeypatch.setenv("AUTOGRADER_DATA", str(folder))
     return folder
 
@@ -259,7 +247,8 @@ def test_class_report_has_distributions_mistakes_review_list_and_figures_with_al
     folder = data / "reports" / A
     md, page = (folder / "report.md").read_text(), (folder / "report.html").read_text()
     assert "| Q1 | q1\\_test | 0.33 / 1 | 0 pt: 2, 1 pt: 1 | 2 of 3: wrong sign |" in md, md
-    assert "## Flagged for review" in md and "cy: your cell in Q1 — power and constant rules (\\`def d\\_f1(x):\\`)" in md and "private attribute" in md
+    assert "## Flagged for review" in md and "private attribute" in md
+    assert "cy: your cell in Q1 — power and constant rules (\\`def d\\_f1(x):\\`)" in md
     for name in ("histogram.png", "difficulty.png", "questions.png"):
         assert (folder / name).stat().st_size > 500 and f"src='{name}' alt='" in page
     assert "alt='Histogram of total scores out of 12: 2 at 11, 1 at 12.'" in page
