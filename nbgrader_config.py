@@ -35,3 +35,8 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# nbgrader's formgrader and generate_feedback render student notebooks in the Jupyter server's origin, where a
+# script could act as the instructor: sanitise markdown and HTML outputs, and keep only inert outputs (see
+# autograder/grading/inert.py; tests/test_formgrader.py opens a hostile notebook in the formgrader).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.preprocessors = ["autograder.grading.inert.InertOutputs"]

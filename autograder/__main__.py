@@ -12,8 +12,8 @@ EXAMPLES = {
     "collect": "python -m autograder collect ch01_univariate ~/Downloads/submissions [--force]",
     "autograde": "python -m autograder autograde ch01_univariate [ch02_gradients ...|--all] --jobs 2 "
                  "[--student alice] [--force] [--autodiff flag] [--memory 4G]",
-    "feedback": "python -m autograder feedback ch01_univariate [--student alice]",
-    "report": "python -m autograder report ch01_univariate",
+    "feedback": "python -m autograder feedback ch01_univariate [--student alice] [--force]   (or --all)",
+    "report": "python -m autograder report ch01_univariate   (or --all)",
     "export": "python -m autograder export [--to grades.csv] [--canvas canvas.csv]",
     "demo": "python -m autograder demo --jobs 2",
 }
@@ -57,15 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="grade on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (default: "
                         "$AUTOGRADER_SCHEDULER, else local worker processes); see README 'Grading a large class'")
-    f = verb("feedback", "Write an HTML feedback page per student: score and diagnosis per question, never the "
-             "hidden tests or the points they used.")
-    f.add_argument("assignment")
+    f = verb("feedback", "Write an HTML feedback page per graded student: score and diagnosis per question, "
+             "never the hidden tests or the points they used. Students not graded yet get no page.")
+    f.add_argument("assignment", nargs="?")
+    f.add_argument("--all", action="store_true", help="every assignment with graded submissions")
     f.add_argument("--student", action="append", help="only this student (repeatable)")
     f.add_argument("--force", action="store_true", help="overwrite feedback written before")
-    rep = verb("report", "Print the score table and write a class report (Markdown + HTML, histogram, per-question "
-               "difficulty, most common mistakes).")
-    rep.add_argument("assignment")
-    e = verb("export", "Write nbgrader's grades CSV and a Canvas-importable CSV for the whole gradebook.")
+    rep = verb("report", "Print the score table and write a class report (Markdown + HTML): per question the "
+               "score distribution and the most common diagnosed mistakes, the submissions flagged for review "
+               "and why, figures. Students not graded yet are listed, not counted.")
+    rep.add_argument("assignment", nargs="?")
+    rep.add_argument("--all", action="store_true", help="every assignment with graded submissions")
+    e = verb("export", "Write nbgrader's grades CSV and a Canvas-importable CSV for the whole gradebook. An "
+             "assignment a student did not submit is left blank in both (not 0; nbgrader's own exporter writes "
+             "0), so an import never records a missing submission as an earned zero.")
     e.add_argument("--to", type=Path, default=None, help="nbgrader CSV (default: <data>/grades.csv)")
     e.add_argument("--canvas", type=Path, default=None, help="Canvas CSV (default: <data>/grades_canvas.csv)")
     d = verb("demo", "Release, build the bundled demo class, autograde it, write feedback, reports and CSVs.")
@@ -79,6 +84,17 @@ def _positive_jobs(args) -> None:
         raise SystemExit("autograder: error: --jobs must be at least 1")
 
 
+def _one_or_all(args, course, pipeline) -> list[str]:
+    """feedback/report: one assignment, or --all (every assignment with graded submissions)."""
+    if args.all and args.assignment:
+        raise course.CourseError("name an assignment or pass --all, not both")
+    if args.all:
+        return pipeline.graded_assignments()
+    if not args.assignment:
+        raise course.CourseError("name an assignment or pass --all")
+    return [course.require_assignment(args.assignment)]
+
+
 def _assignments(args, course) -> list[str]:
     if args.all and args.assignment:
         raise course.CourseError("name assignments or pass --all, not both")
@@ -90,7 +106,8 @@ def _assignments(args, course) -> list[str]:
 
     found = [name for name in course.assignments() if autograde.submissions(name)]
     if not found:
-        raise course.CourseError(f"no submissions in {course.data_dir() / 'submitted'}")
+        raise course.CourseError(f"no submissions in {course.data_dir() / 'submitted'}: collect them first: "
+                                 f"`python -m autograder collect <assignment> <folder of submissions>`")
     return found
 
 
@@ -110,15 +127,19 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.autograde(_assignments(args, course), args.student, args.jobs, args.force, args.autodiff,
                                args.memory, args.notebook_timeout, args.scheduler)
         elif args.verb == "feedback":
-            pipeline.feedback(args.assignment, args.student, args.force)
+            for name in _one_or_all(args, course, pipeline):
+                pipeline.feedback(name, args.student, args.force, some_may_be_missing=args.all)
         elif args.verb == "report":
-            pipeline.report(args.assignment)
+            for name in _one_or_all(args, course, pipeline):
+                pipeline.report(name)
         elif args.verb == "export":
             pipeline.export(args.to, args.canvas)
         elif args.verb == "demo":
             pipeline.demo(args.assignments, args.jobs)
     except course.CourseError as err:
-        print(f"autograder: error: {err}", file=sys.stderr)
+        from autograder.grading.safe_text import terminal
+
+        print(f"autograder: error: {terminal(err)}", file=sys.stderr)
         return 2
     return 0
 

@@ -40,7 +40,7 @@ def graded(tmp_path_factory):
 def test_collect_from_a_flat_folder_names_students_and_flags_unreadable_files(graded):
     status = {c.student: c.status for c in graded["collected"]}
     assert set(status) == {"s01_solution", "s03_quotient_sign", "s09_blank", "broken"}, status
-    assert "invalid JSON" in status["broken"]
+    assert "not valid JSON" in status["broken"]
 
 
 def test_a_corrupt_submission_is_a_line_in_the_report_not_a_failed_batch(graded):

@@ -49,7 +49,12 @@ def read_release(assignment: str) -> dict:
 def require_assignment(name: str) -> str:
     known = assignments()
     if name not in known:
-        raise CourseError(f"unknown assignment {name!r}; the course has: {', '.join(known) or 'none'}")
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise CourseError(f"unknown assignment {name!r}: {hint}the course has: {', '.join(known) or 'none'} "
+                          f"(the folders of solutions/)")
     return name
 
 

@@ -8,11 +8,11 @@ answer cells, not by rendering the graded notebook.
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
-from . import course, results
+from . import course, locate, results
+from .safe_text import html as esc
 from ..diagnosis import DETAILS
 
 STYLE = """body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -37,6 +37,12 @@ def _answers(autograded: Path) -> list[tuple[str, str]]:
 
 
 def page(res: results.SubmissionResult, question_ids: list[str]) -> str:
+    graded = course.data_dir() / "autograded" / res.student / res.assignment / f"{res.assignment}.ipynb"
+    where = locate.Locator.from_files(course.read_release(res.assignment), graded)
+
+    def finding(text: str) -> str:  # names the question, quotes the student's line, escaped
+        return esc(where.describe(text))
+
     rows = []
     for n, grade_id in enumerate(question_ids, 1):
         q = next((q for q in res.questions if q.grade_id == grade_id), None)
@@ -45,17 +51,17 @@ def page(res: results.SubmissionResult, question_ids: list[str]) -> str:
             continue
         score = q.score or 0.0
         cls = "full" if score >= q.max_score else "part" if score > 0 else "zero"
-        why = html.escape(public_diagnosis(q.diagnosis)) if score < q.max_score else "correct"
+        why = finding(public_diagnosis(q.diagnosis)) if score < q.max_score else "correct"
         rows.append(f'<tr><td>Q{n}</td><td class="{cls}">{score:g} / {q.max_score:g}</td><td>{why}</td></tr>')
-    answers = _answers(course.data_dir() / "autograded" / res.student / res.assignment / f"{res.assignment}.ipynb")
-    code = "".join(f"<h3>{html.escape(gid)}</h3><pre>{html.escape(src)}</pre>" for gid, src in answers)
-    problem = f"<p class='zero'>{html.escape(res.problem)}</p>" if res.problem else ""
+    answers = _answers(graded)
+    code = "".join(f"<h3>{esc(gid)}</h3><pre>{esc(src)}</pre>" for gid, src in answers)
+    problem = f"<p class='zero'>{finding(res.problem)}</p>" if res.problem else ""
     shown = [n for n in res.notes if not n.startswith("for review:")]
     if shown:
-        problem += "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in shown) + "</ul>"
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {html.escape(res.assignment)}"
-            f"</title><style>{STYLE}</style></head><body><h1>{html.escape(res.assignment)}: feedback for "
-            f"{html.escape(res.student)}</h1><p><strong>Score: {res.score:g} / {res.max_score:g}</strong></p>{problem}"
+        problem += "<ul>" + "".join(f"<li>{finding(n)}</li>" for n in shown) + "</ul>"
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {esc(res.assignment)}"
+            f"</title><style>{STYLE}</style></head><body><h1>{esc(res.assignment)}: feedback for "
+            f"{esc(res.student)}</h1><p><strong>Score: {res.score:g} / {res.max_score:g}</strong></p>{problem}"
             f"<table><tr><th>question</th><th>score</th><th>what the tests found</th></tr>{''.join(rows)}</table>"
             f"<p>Tests ran at fresh random points; a diagnosis names the mistake and the inputs it was seen on. "
             f"Re-run the self-check cells in your notebook to see a failing point.</p>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import course, results
+from . import course, results, safe_text
 
 
 def question_order(assignment: str) -> list[str]:
@@ -33,7 +33,9 @@ def _num(x: float | None) -> str:
 
 
 def table(assignment: str, rows: list[results.SubmissionResult], runs=None) -> str:
-    """A per-student, per-question score table followed by the diagnosis of every lost point."""
+    """A per-student, per-question score table followed by the diagnosis of every lost point (each text from a
+    submission on one line, without control characters: it goes to a terminal)."""
+    clean = safe_text.one_line
     ids = question_order(assignment)
     short = [f"Q{i + 1}" for i in range(len(ids))]
     width = max([len(r.student) for r in rows] + [7])
@@ -47,8 +49,8 @@ def table(assignment: str, rows: list[results.SubmissionResult], runs=None) -> s
         by_id = {q.grade_id: q for q in r.questions}
         cells = "".join(_num(by_id[g].score if g in by_id else None).rjust(6) for g in ids)
         total = f"{r.score:g}/{r.max_score:g}" if r.questions else "-"
-        lines.append(r.student.ljust(width) + cells + "   " + total.rjust(7)
-                     + (f"   {r.problem}" if r.problem else ""))
+        lines.append(clean(r.student).ljust(width) + cells + "   " + total.rjust(7)
+                     + (f"   {clean(r.problem)}" if r.problem else ""))
     problems: dict[tuple[str, str], list[str]] = {}  # (student, diagnosis) -> the questions it explains
     for r in rows:
         by_id = {q.grade_id: q for q in r.questions}
@@ -60,21 +62,59 @@ def table(assignment: str, rows: list[results.SubmissionResult], runs=None) -> s
     failed_runs = [run for run in (runs or []) if not run.ok]
     if problems or failed_runs:
         lines += ["", "Diagnoses:"]
-        lines += [f"  {student}{' ' + ' '.join(qs) if qs else ''}: {text}"
+        lines += [f"  {clean(student)}{' ' + ' '.join(qs) if qs else ''}: {clean(text)}"
                   for (student, text), qs in problems.items()]
-        lines += [f"  {run.student}: grading failed: {run.error}" for run in failed_runs]
+        lines += [f"  {clean(run.student)}: grading failed: {clean(run.error)}" for run in failed_runs]
     return "\n".join(lines)
 
 
+NOT_SUBMITTED = ""  # an assignment a student did not submit: blank in both CSVs, never a 0 that looks earned
+NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+                    "raw_score", "late_submission_penalty", "score", "max_score"]
+
+
+def is_graded(row: results.SubmissionResult) -> bool:
+    """False for a student who was collected but never graded: no feedback page, not in the class statistics."""
+    return bool(row.questions) or row.problem != "not graded"
+
+
+def _cell(value) -> str:
+    """A CSV cell: one line without control characters; text that a spreadsheet would run as a formula is
+    quoted (defends against formula injection through names)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = safe_text.one_line(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def export_csv(path: Path) -> Path:
-    """nbgrader's grades CSV (assignment, student, score, max_score, ...) for the whole gradebook."""
-    from nbgrader.api import Gradebook
-    from nbgrader.plugins import CsvExportPlugin
+    """nbgrader's grades CSV (its columns: assignment, student, score, max_score, ...) for the whole gradebook,
+    except that an assignment a student did not submit has blank scores (nbgrader's own exporter writes 0)."""
+    import csv
+
+    from nbgrader.api import Gradebook, MissingEntry
 
     config = course.load_config()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with Gradebook(config.CourseDirectory.db_url) as gb:
-        CsvExportPlugin(to=str(path)).export(gb)
+    with Gradebook(config.CourseDirectory.db_url) as gb, path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(NBGRADER_COLUMNS)
+        for a in sorted(gb.assignments, key=lambda a: a.name):
+            for student in sorted(gb.students, key=lambda s: s.id):
+                row = {"assignment": a.name, "duedate": a.duedate, "student_id": student.id,
+                       "last_name": student.last_name, "first_name": student.first_name, "email": student.email,
+                       "max_score": a.max_score}
+                try:
+                    sub = gb.find_submission(a.name, student.id)
+                    row.update(timestamp=sub.timestamp, raw_score=sub.score,
+                               late_submission_penalty=sub.late_submission_penalty,
+                               score=max(0.0, sub.score - (sub.late_submission_penalty or 0.0)))
+                except MissingEntry:
+                    row.update(raw_score=NOT_SUBMITTED, late_submission_penalty=NOT_SUBMITTED,
+                               score=NOT_SUBMITTED)
+                out.writerow([_cell(row.get(k)) for k in NBGRADER_COLUMNS])
     return path
 
 
@@ -99,6 +139,6 @@ def export_canvas(path: Path) -> Path:
                     try:
                         scores.append(f"{gb.find_submission(a.name, student.id).score:g}")
                     except MissingEntry:
-                        scores.append("")
-                out.writerow([name, "", student.id, student.id, ""] + scores)
+                        scores.append(NOT_SUBMITTED)
+                out.writerow([_cell(v) for v in [name, "", student.id, student.id, ""]] + scores)
     return path
