@@ -158,7 +158,7 @@ def test_postgresql_stopped_mid_batch_stops_the_batch_with_nothing_partial(clust
         stopper = threading.Thread(target=stop_after_first_record)
         stopper.start()
         with pytest.raises(course.CourseError) as err:
-            autograde.autograde(A, jobs=2)  # local workers: with PostgreSQL the client writes here too
+            autograde.autograde(A, scheduler=cluster.address)
         stopper.join()
         message = str(err.value)
         assert "could not write the gradebook" in message and "127.0.0.1" in message, message
@@ -167,7 +167,8 @@ def test_postgresql_stopped_mid_batch_stops_the_batch_with_nothing_partial(clust
         recorded = _recorded(pg.url)
         assert recorded and recorded == _manifests(data), "a graded submission without its grades, or back"
         assert SLOW not in recorded
-        again = autograde.autograde(A, jobs=2)  # resumable: only what was not recorded is graded
+        # resumable: only what was not recorded is graded; local workers (with PostgreSQL the client writes too)
+        again = autograde.autograde(A, jobs=2)
         assert {r.student for r in again if not r.skipped} == {SLOW} | (set(CHOSEN) - set(recorded))
         assert _recorded(pg.url) == sorted(set(CHOSEN) | {SLOW})
         assert sum(_scores([SLOW])[SLOW].values()) == 12.0
