@@ -315,6 +315,7 @@ def _answers(student, cases, hand) -> tuple[list, list, "_Fail | None"]:
 
 
 def _collect(student, cases, watch) -> tuple[list, list, "_Fail | None"]:
+    """The student's values, the autodiff ``watch`` saw and the first failure."""
     got = []
     driver = _driving()
     many = getattr(student, "call_many", None) if driver is not None else None
