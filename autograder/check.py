@@ -27,7 +27,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from . import diagnosis, integrity, sampling, twin  # noqa: E402
+from . import diagnosis, fingerprint, integrity, sampling, twin  # noqa: E402
 from .compare import RTOL, compare as _compare, relative_error  # noqa: E402,F401
 from .sampling import interval, invertible, positive, spd  # noqa: E402,F401
 
@@ -78,6 +78,8 @@ class CheckFailed(AssertionError):
 
 
 class _Fail(Exception):
+    raised = False   # the student's function raised (not NotImplementedError)
+
     def __init__(self, message: str, mistakes: Sequence[str] = ()):
         super().__init__(message)
         self.message, self.mistakes = message, list(mistakes)
@@ -140,7 +142,6 @@ def _label(fn: Callable, fallback: str) -> str:
 
 
 def _as_array(value, what: str) -> np.ndarray:
-    shown = "" if _driving() else f": {_fmt(value)}"
     if value is None:
         raise _Fail(f"{what} returned None: is a `return` missing?")
     try:
@@ -149,6 +150,7 @@ def _as_array(value, what: str) -> np.ndarray:
         why = "" if _driving() else f": {exc}"
         raise _Fail(f"{what} returned {type(value).__name__}, which is not an array{why}") from None
     if arr.dtype == object or arr.dtype.kind not in "biufc":
+        shown = "" if _driving() else f": {_fmt(value)}"
         raise _Fail(f"{what} returned {type(value).__name__} that is not numeric{shown}")
     if arr.dtype.kind == "b":
         arr = arr.astype(np.float64)
@@ -193,16 +195,34 @@ def _call(fn: Callable, args: Sequence[Any], what: str):
     except Exception as exc:
         if getattr(exc, "kind", None) and _driving():  # the channel's own words (autograder.grading.channel)
             raise _Fail(str(exc).replace("your function", what, 1)) from None
-        raise _Fail(f"{what} raised {type(exc).__name__}" + ("" if _driving() else f": {exc}")) from None
+        why = "" if _driving() else f": {exc}"
+        fail = _Fail(f"{what} raised {type(exc).__name__}{why}")
+        fail.raised = True
+        raise fail from None
 
 
-_REFERENCES: dict = {}   # (transform, f, argnums) -> its evaluator: one compile per set-up function, not per check
+# key -> its evaluator: one compile per set-up function, not per check. The key is,
+# while grading, (transform, f, argnums) or the driver's key of a test's function; in a
+# notebook, the fingerprint of what the reference computes (autograder.fingerprint): a
+# redefined f, or a global it reads that changed, is compiled again, never served stale.
+_REFERENCES: dict = {}
+
+
+def _reference_key(key, reference: Callable):
+    """The cache key of ``reference``, which ``key`` names as (transform, f, argnums) or
+    is None."""
+    driver = _driving()
+    if driver is not None:
+        return key if key is not None else driver.reference_key(reference)
+    return fingerprint.of(reference if key is None else key)
 
 
 def _jit_or_eager(reference: Callable, key=None) -> Callable:
     """Evaluate the reference under jit (one compile for all points) or, if it cannot be traced, eagerly."""
     if key is not None and key in _REFERENCES:
         return _REFERENCES[key]
+    if _driving() is None:
+        integrity.clear_traces()   # a jitted function f calls may hold a stale trace
     jitted, state = jax.jit(reference), {"jit": True}
 
     def evaluate(*args):
@@ -242,9 +262,7 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
         rng = np.random.default_rng(seed)
         names = _arg_names(student, len(arg_shapes))
         driver = _driving()
-        if key is None and driver is not None:
-            key = driver.reference_key(reference)
-        cases, evaluate = [], _jit_or_eager(reference, key)
+        cases, evaluate = [], _jit_or_eager(reference, _reference_key(key, reference))
         for _ in range(points):
             args = [s(rng, shp) for s, shp in zip(samplers, arg_shapes)]
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in args]
@@ -274,13 +292,32 @@ def _expected(evaluate, args, names) -> np.ndarray:
 
 def _answers(student, cases, hand) -> tuple[list, list, "_Fail | None"]:
     """The student's values at the cases' points (up to the first failure), the autodiff seen meanwhile, and that
-    failure. In a notebook, trace hooks (after clearing compiled caches) see autodiff; while grading, the kernel's
-    end of the channel reports it with each value."""
-    got = []
+    failure. In a notebook, trace hooks see autodiff while the answer runs with jit
+    disabled (a gradient jitted earlier is traced again, and nothing is compiled); while
+    grading, the kernel's end of the channel reports it with each value."""
     driver = _driving()
     if driver is not None:
         del driver.channel.findings[:]
-    watch = contextlib.nullcontext([]) if hand is None or driver else integrity.watch_autodiff(clear=True)
+        got, traces, fail = _collect(student, cases, contextlib.nullcontext([]))
+        if hand is not None and fail is None:
+            traces = list(driver.channel.findings)
+        return got, traces, fail
+    if hand is None:
+        return _collect(student, cases, contextlib.nullcontext([]))
+    eager = integrity.watch_autodiff(clear=False, eager=True)
+    got, traces, fail = _collect(student, cases, eager)
+    if fail is not None and fail.raised:
+        # it may need jit (an ahead-of-time compiled executable does): run it again as
+        # before, with every cache cleared, so that it is compiled afresh and traced
+        afresh = integrity.watch_autodiff(clear=True)
+        got, traces, fail = _collect(student, cases, afresh)
+    return got, traces, fail
+
+
+def _collect(student, cases, watch) -> tuple[list, list, "_Fail | None"]:
+    """The student's values, the autodiff ``watch`` saw and the first failure."""
+    got = []
+    driver = _driving()
     many = getattr(student, "call_many", None) if driver is not None else None
     with watch as traces:
         try:
@@ -296,8 +333,6 @@ def _answers(student, cases, hand) -> tuple[list, list, "_Fail | None"]:
                     got.append(_as_array(_call(student, args, "your function"), "your function"))
         except _Fail as fail:
             return got, list(traces), fail
-    if driver is not None and hand is not None:
-        return got, list(driver.channel.findings), None
     return got, list(traces), None
 
 
@@ -422,9 +457,9 @@ def _twin_applied(driver, f, label, spec, centre, slopes, offset, rng) -> bool:
 
 def _mistake_values(mistakes, cases) -> dict[str, list | None]:
     """label -> the named mistake's values at every point (None if it cannot be evaluated there)."""
-    out, driver = {}, _driving()
+    out = {}
     for label, wrong in (mistakes or {}).items():
-        wrong = _jit_or_eager(wrong, driver.reference_key(wrong) if driver is not None else None)
+        wrong = _jit_or_eager(wrong, _reference_key(None, wrong))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -214,3 +214,130 @@ def test_random_linear_maps_pass_and_their_transposes_are_named(m, n):
     assert check.jacobian(jac, f, shapes=(n,)).passed
     r = check.jacobian(lambda x: jac(x).T, f, shapes=(n,))
     assert not r.passed and "transpose" in r.message
+
+
+
+# ------------------------------------------------------------ warm checks in a notebook
+# References are compiled once and reused (keyed by what f reads); answers run with jit
+# disabled, so a gradient jitted earlier is traced again. Every check must still see
+# autodiff and never use a stale reference.
+
+
+def cell(ns: dict, source: str) -> dict:
+    """Run ``source`` in the notebook namespace ``ns``, as a new cell does."""
+    exec(compile(source, f"<cell-{len(ns)}>", "exec"), ns)
+    return ns
+
+
+SETUP = """
+import jax, jax.numpy as jnp, numpy as np
+c = 2.0
+def f(x):
+    return c * x[0] ** 2 * x[1] + jnp.sin(x[2])
+def grad_f(x):
+    return jnp.array([2 * c * x[0] * x[1], c * x[0] ** 2, jnp.cos(x[2])])
+"""
+
+
+def gradient(ns, answer, f="f"):
+    answer = ns[answer] if isinstance(answer, str) else answer
+    return check.gradient(answer, ns[f], shapes=(3,))
+
+
+def flagged(result) -> bool:
+    return not result.passed and "automatic differentiation" in result.message
+
+
+def test_a_jitted_cheat_is_flagged_on_every_warm_check():
+    ns = cell({}, SETUP)
+    assert gradient(ns, "grad_f")   # warm: the reference is compiled
+    cell(ns, "cheat = jax.jit(jax.grad(f))\ncheat(np.ones(3))\n")
+    for _ in range(3):
+        assert flagged(gradient(ns, "cheat"))
+
+
+def test_a_cheat_under_checkpoint_or_scan_is_flagged_on_every_warm_check():
+    ns = cell({}, SETUP + "g = jax.grad(f)\n")
+    cell(ns, "ckpt = jax.jit(jax.checkpoint(g))\n"
+             "def body(s, _):\n    return g(s), None\n"
+             "scan = jax.jit(lambda x: jax.lax.scan(body, x, None, length=1)[0])\n")
+    for name in ("ckpt", "scan"):
+        ns[name](np.ones(3))
+        for _ in range(2):
+            assert flagged(gradient(ns, name)), name
+
+
+def test_jitted_and_precompiled_honest_answers_pass():
+    ns = cell({}, SETUP)
+    cell(ns, "jitted = jax.jit(grad_f)\njitted(np.ones(3))\n"
+             "aot = jax.jit(grad_f).lower(np.ones(3)).compile()\n")   # runs only compiled
+    for name in ("jitted", "aot", "jitted"):
+        r = gradient(ns, name)
+        assert r.passed, (name, r.message)
+
+
+def test_switching_between_cheat_and_formula_gives_each_its_verdict():
+    ns = cell({}, SETUP)
+    verdicts = []
+    cheat = "jax.jit(jax.grad(f))"
+    for answer in (cheat, "grad_f", cheat, "jax.jit(grad_f)"):
+        cell(ns, f"answer = {answer}")
+        verdicts.append(gradient(ns, "answer").passed)
+    assert verdicts == [False, True, False, True]
+
+
+def test_a_redefined_f_is_checked_against_its_new_self():
+    ns = cell({}, SETUP)
+    old_answer = ns["grad_f"]
+    assert gradient(ns, old_answer)
+    cell(ns, "def f(x):\n    return c * x[0] ** 3 * x[1] + jnp.sin(x[2])\n")
+    assert not gradient(ns, old_answer)
+    cell(ns, "def grad_f(x):\n"
+             "    x0, x1, x2 = x\n"
+             "    return jnp.array([3 * c * x0 ** 2 * x1, c * x0 ** 3, jnp.cos(x2)])\n")
+    assert gradient(ns, "grad_f")
+    cell(ns, SETUP)   # the first f again: a new function object, the same computation
+    assert gradient(ns, "grad_f")
+    assert not gradient(ns, lambda x: jnp.zeros(3) + 1.0)
+
+
+def test_a_changed_global_or_array_is_never_served_stale():
+    ns = cell({}, SETUP)
+    assert gradient(ns, "grad_f")
+    frozen = ns["grad_f"](np.array([0.5, 1.5, 2.5]))
+    ns["c"] = -3.0                  # f and grad_f both read c
+    assert gradient(ns, "grad_f")
+    assert not gradient(ns, lambda x: frozen)
+    cell(ns, "W = np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]])\n"
+             "def h(x):\n    return jnp.sum(jnp.tanh(W @ x))\n"
+             "def grad_h(x):\n    return W.T @ (1 - jnp.tanh(W @ x) ** 2)\n")
+    assert gradient(ns, "grad_h", "h")
+    ns["W"][0, 0] = -4.0            # in place
+    assert gradient(ns, "grad_h", "h")
+
+
+def test_a_jitted_setup_function_sees_its_global_change():
+    ns = cell({}, SETUP + "def plain(x):\n"
+                          "    return c * x[0] ** 2 * x[1] + jnp.sin(x[2])\n"
+                          "fj = jax.jit(plain)\n")
+    assert gradient(ns, "grad_f", "fj")
+    ns["c"] = 5.0
+    assert gradient(ns, "grad_f", "fj")
+
+
+def test_the_reference_is_compiled_once_per_function(capsys):
+    ns = cell({}, SETUP + "def counted(x):\n"
+                          "    print('traced')\n"   # when traced, not when run compiled
+                          "    return c * x[0] ** 2 * x[1] + jnp.sin(x[2])\n")
+    for _ in range(3):
+        assert gradient(ns, "grad_f", "counted")
+    assert capsys.readouterr().out.count("traced") == 1
+    ns["c"] = 4.0
+    assert gradient(ns, "grad_f", "counted")
+    assert capsys.readouterr().out.count("traced") == 1
+
+
+def test_a_ragged_answer_is_a_verdict_not_a_crash():
+    ragged = lambda x: [1.0, [2.0, 3.0]]
+    r = check.gradient(ragged, lambda x: jnp.sum(x ** 2), shapes=(2,))
+    assert not r.passed and "not an array" in r.message

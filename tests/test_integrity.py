@@ -57,8 +57,9 @@ CHEATS = {
 
 @pytest.mark.parametrize("name", CHEATS)
 def test_cheats_are_flagged(name):
-    r = check.gradient(CHEATS[name], f, shapes=(4,))
-    assert not r.passed and "automatic differentiation" in r.message, r.message
+    for _ in range(2):   # and again, warm: nothing the first check compiled hides it
+        r = check.gradient(CHEATS[name], f, shapes=(4,))
+        assert not r.passed and "automatic differentiation" in r.message, r.message
 
 
 @pytest.mark.parametrize("honest", [honest_jnp, honest_numpy, honest_fancy])
@@ -73,6 +74,39 @@ def test_hooks_are_removed_afterwards():
     with integrity.watch_autodiff() as seen:
         jax.grad(f)(np.ones(3))
     assert seen and ad.JVPTrace.__init__ is before
+
+
+def test_eager_watch_sees_a_warm_jitted_gradient_every_time():
+    from jax._src import config
+
+    for _ in range(3):
+        with integrity.watch_autodiff(clear=False, eager=True) as seen:
+            assert config.disable_jit.value
+            WARM(np.ones(4))
+        assert seen and not config.disable_jit.value
+    WARM(np.ones(4))
+    with integrity.watch_autodiff(clear=False) as seen:   # compiled, not traced: unseen
+        WARM(np.ones(4))
+    assert not seen
+
+
+def test_clear_traces_retraces_staged_functions_and_keeps_eager_dispatch(capsys):
+    from jax._src import dispatch
+
+    def noisy(x):
+        print("traced")
+        return jnp.sin(x)
+
+    staged = jax.checkpoint(noisy)
+    with jax.disable_jit():
+        staged(1.0), staged(2.0)
+        assert capsys.readouterr().out.count("traced") == 1   # the trace is cached...
+        integrity.clear_traces()
+        staged(3.0)
+        assert capsys.readouterr().out.count("traced") == 1   # ...and cleared
+    jnp.cos(1.0)
+    integrity.clear_traces()
+    assert dispatch.xla_primitive_callable.cache_info().currsize > 0   # eager ops stay
 
 
 def test_source_lint_names_the_call():
