@@ -16,13 +16,12 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
 from notebooks import ROOT
 from released import gradebook_into
-from test_lab import CHROMIUM, CHROMIUM_ARGS, SHOTS, _free_port, _get
+from test_lab import CHROMIUM, CHROMIUM_ARGS, SHOTS, _free_port, wait_for_jupyter
 
 A = "ch01_univariate"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
@@ -99,16 +98,7 @@ def formgrader(tmp_path):
          f"--ServerApp.root_dir={home}"], cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, "jupyter server exited:\n" + (tmp_path / "server.log").read_text()[-3000:]
-            try:
-                if _get(f"{url}/api/status", token) == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "jupyter server did not answer within 90 s"
-            time.sleep(0.5)
+        wait_for_jupyter(server, url, token, tmp_path / "server.log", "jupyter server")
         yield {"url": url, "token": token, "submission": submission_id, "log": tmp_path / "server.log"}
     finally:
         server.terminate()

@@ -54,6 +54,20 @@ def _get(url: str, token: str, method: str = "GET") -> int:
         return e.code
 
 
+def wait_for_jupyter(server, url: str, token: str, log, name: str, wait: float = 90) -> None:
+    """Until the Jupyter server at ``url`` answers (failing with its log if it exits or stays silent)."""
+    deadline = time.monotonic() + wait
+    while True:
+        assert server.poll() is None, f"{name} exited:\n" + log.read_text()[-3000:]
+        try:
+            if _get(f"{url}/api/status", token) == 200:
+                return
+        except OSError:
+            pass                                           # not listening yet
+        assert time.monotonic() < deadline, f"{name} did not answer within {wait:.0f} s"
+        time.sleep(0.5)
+
+
 def _released_notebook(wait: float = 60.0) -> str:
     """The exercise as released; `release` (run by other tests at the same time) may be rewriting it."""
     deadline = time.monotonic() + wait
@@ -100,16 +114,7 @@ def lab(tmp_path):
         cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, "jupyter lab exited:\n" + (home / "lab.log").read_text()[-3000:]
-            try:
-                if _get(f"{url}/api/status", token) == 200:
-                    break
-            except OSError:
-                pass                                           # not listening yet
-            assert time.monotonic() < deadline, "jupyter lab did not answer within 90 s"
-            time.sleep(0.5)
+        wait_for_jupyter(server, url, token, home / "lab.log", "jupyter lab")
         yield {"url": url, "token": token, "home": home}
         children = psutil.Process(server.pid).children(recursive=True)
         assert _get(f"{url}/api/shutdown", token, method="POST") == 200
