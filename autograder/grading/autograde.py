@@ -443,35 +443,49 @@ def autograde_many(assignments: list[str], students: list[str] | None = None, jo
 
 
 def _remote_batch(pool, assignments, todo, runs, policy, limits, stream) -> Batch:
-    """The batch through workers that share nothing with this process: the solutions first, then every
-    submission; each result is written here as it arrives (autograder.grading.remote)."""
+    """The batch through workers that share nothing with this process (autograder.grading.remote): each
+    solution and every submission at once, so no worker idles while a solution runs. A submission's result is
+    written here only once its assignment's solution has passed; if that fails, its results are dropped."""
     from . import remote
 
     names = [name for name in assignments if todo[name]]
     shared = remote.new_shared(names, limits, policy)
-    failed: dict[str, str] = {}
-    stream.write(f"grading the solution of {', '.join(names)} first...\n")
-    for run in pool.map_unordered(remote.run_remote, [remote.RemoteJob(n) for n in names], shared):
-        if not run.ok:
-            failed[run.assignment] = run.error or "the solution's run did not finish"
-    jobs, stamps = [], {}
+    jobs, stamps = [remote.RemoteJob(name) for name in names], {}
     for name in names:
-        if name in failed:
-            continue
         for student in todo[name]:
             stamps[name, student] = fingerprint(name, student)
             jobs.append(remote.RemoteJob(name, student, remote.submission_files(name, student)))
-    stream.write(f"then {len(jobs)} submission(s)...\n")
+    total = len(jobs) - len(names)
+    stream.write(f"grading the solution of {', '.join(names)} and {total} submission(s)...\n")
+    failed: dict[str, str] = {}
+    passed: set[str] = set()
+    waiting: dict[str, list] = {name: [] for name in names}
     started, done, results = time.perf_counter(), 0, pool.map_unordered(remote.run_remote, jobs, shared)
     gradebook = None
+
+    def record(got) -> None:
+        nonlocal done
+        remote.absorb(got, stamps[got.assignment, got.student], gradebook)
+        run = GradeRun(got.student, got.ok, got.seconds, got.error, assignment=got.assignment)
+        runs[got.assignment].append(run)
+        done += 1
+        _progress(done, total, started, run, stream)
+
     try:
         gradebook = remote.open_gradebook()
         for got in results:
-            remote.absorb(got, stamps[got.assignment, got.student], gradebook)
-            run = GradeRun(got.student, got.ok, got.seconds, got.error, assignment=got.assignment)
-            runs[got.assignment].append(run)
-            done += 1
-            _progress(done, len(jobs), started, run, stream)
+            if not got.student:  # a solution's run
+                if got.ok:
+                    passed.add(got.assignment)
+                    for held in waiting.pop(got.assignment):
+                        record(held)
+                else:
+                    failed[got.assignment] = got.error or "the solution's run did not finish"
+                    waiting.pop(got.assignment)
+            elif got.assignment in passed:
+                record(got)
+            elif got.assignment in waiting:
+                waiting[got.assignment].append(got)
     except remote.GradebookDown as exc:
         results.close()
         raise course.CourseError(f"{exc}; the batch stopped: {done} submission(s) were recorded, nothing partial "
@@ -481,6 +495,8 @@ def _remote_batch(pool, assignments, todo, runs, policy, limits, stream) -> Batc
             gradebook.close()
         if hasattr(pool, "close"):
             pool.close()
+    if done < total:
+        stream.write("\n")
     for name, why in failed.items():
         stream.write(f"{name}: NOT GRADED: {why}\n")
     return Batch({name: sorted(r, key=lambda r: r.student) for name, r in runs.items()}, failed)
