@@ -311,6 +311,17 @@ def open_gradebook():
                             f"{_first_line(exc)}") from None
 
 
+def _cell_names(gb, assignment: str) -> dict[str, str]:
+    """Graded cell id -> name for ``assignment``, read once per open gradebook (a grade's own ``name`` costs a
+    query each)."""
+    cache = gb.__dict__.setdefault("_vc4ml_cell_names", {})
+    if assignment not in cache:
+        found = gb.find_assignment(assignment)
+        cache[assignment] = {c.id: c.name for nb in found.notebooks
+                             for c in list(nb.grade_cells) + list(nb.task_cells)}
+    return cache[assignment]
+
+
 def record_scores(assignment: str, student: str, scores: dict[str, float], timestamp: str | None,
                   gradebook=None) -> None:
     """Write one submission's auto scores in a single transaction (manual grades are left alone)."""
@@ -338,12 +349,12 @@ def record_scores(assignment: str, student: str, scores: dict[str, float], times
                         for cell in notebook.task_cells:
                             Grade(cell_id=cell.id, notebook=nb)
                     gb.db.add(sub)
-                gb.db.flush()  # a new grade knows its cell's name once it has a row
             if timestamp:
                 sub.timestamp = utils.parse_utc(timestamp)
+            names = _cell_names(gb, assignment)
             for nb in sub.notebooks:
                 for grade in nb.grades:
-                    grade.auto_score = float(scores.get(grade.name, 0.0))
+                    grade.auto_score = float(scores.get(names.get(grade.cell_id, ""), 0.0))
                     grade.needs_manual_grade = grade.manual_score is not None
             gb.db.commit()
         except Exception:
