@@ -16,8 +16,8 @@ warm builds stay incremental.
 
 A notebook that fails is not cached. With ``nb_execution_raise_on_error`` the build stops after the pool has
 finished (the other notebooks are cached for the next build), with each failing cell's traceback logged as myst-nb
-logs it and saved in <outdir>/reports/<docname>.err.log; without it, myst-nb executes that notebook again when it
-reads it and renders the partial outputs as it always has.
+logs it (``nb_execution_show_tb``) and saved in <outdir>/reports/<docname>.err.log; without it, myst-nb executes
+that notebook again when it reads it, and warns, reports and renders the partial outputs as it always has.
 
 ``parallel_execution_jobs = 1`` (or 0), e.g. ``sphinx-build -D parallel_execution_jobs=1``, switches the extension
 off: the build is then myst-nb's own, serial one.
@@ -33,9 +33,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
 
+from sphinx.errors import SphinxError
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
+
+
+class NotebookExecutionError(SphinxError):
+    category = "Notebook execution failed"
 
 
 def default_jobs() -> int:
@@ -152,6 +157,11 @@ def pre_execute(app, env, docnames) -> None:
         for future in as_completed(futures):
             docname, path, stage, nb_config = futures[future]
             executed, seconds, error, exc_string = future.result()
+            if error is not None and not nb_config.execution_raise_on_error:
+                # not cached: myst-nb runs it again when it reads it, and warns and reports as it always has
+                logger.info(f"parallel execution: {docname} failed ({error}); myst-nb will run it again")
+                failed.append((docname, path, nb_config, None))
+                continue
             if error is not None:
                 msg = f"Executing notebook failed: {error}"
                 if nb_config.execution_show_tb:
@@ -170,9 +180,8 @@ def pre_execute(app, env, docnames) -> None:
                 f"in {time.perf_counter() - start:.1f} s")
     raising = [f for f in failed if f[2].execution_raise_on_error]
     if raising:
-        from myst_nb.core.execute import ExecutionError
-
-        raise ExecutionError("; ".join(f"{path} (traceback in {report})" for _, path, _, report in raising))
+        raise NotebookExecutionError("\n".join(f"{path} (the traceback is above and in {report})"
+                                               for _, path, _, report in raising))
 
 
 def setup(app):
