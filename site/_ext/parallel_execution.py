@@ -30,7 +30,7 @@ import re
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path, PurePosixPath
 
 from sphinx.errors import SphinxError
@@ -142,8 +142,13 @@ def pre_execute(app, env, docnames) -> None:
     logger.info(f"parallel execution: {len(todo)} notebook(s) on {workers} process(es)")
     start = time.perf_counter()
     failed = []
-    # "spawn": a fresh interpreter per worker, nothing inherited from Sphinx's process (threads, open sockets)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    # Forked workers start at once with nbclient and nbformat already imported (importing nbformat takes seconds:
+    # jsonschema builds rfc3987-syntax's grammars); they only run nbclient and return the notebook; the parent
+    # alone writes to the cache's database.
+    import jupyter_cache.executors.utils  # noqa: F401  (nbclient, imported before the fork)
+
+    context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {}
         for docname, notebook, path, read_fmt, nb_config in todo:
             if read_fmt is not None:
