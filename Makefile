@@ -87,8 +87,10 @@ $(MATHJAX): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# Lectures not in the cache yet run $(JOBS) at a time before Sphinx reads them (site/_ext/parallel_execution.py);
+# `make site JOBS=1` is myst-nb's serial execution.
 site: $(STAMP) $(MATHJAX)
-	$(VENV)/bin/sphinx-build -W --keep-going -b html site site/_build/html
+	$(VENV)/bin/sphinx-build -W --keep-going -b html -D parallel_execution_jobs=$(JOBS) site site/_build/html
 	@echo "site: file://$(CURDIR)/site/_build/html/index.html"
 
 # lab/ holds the student-side Jupyter config: nbgrader's assignment list and Validate, not the formgrader.

@@ -3,7 +3,9 @@
 The site reads the notebooks where they live; nothing under site/ duplicates them in git:
 
 - lectures: course/*.ipynb, executed at build time (myst-nb, jupyter-cache in site/_build/.jupyter_cache, so an
-  unchanged notebook is not run again);
+  unchanged notebook is not run again), in parallel: _ext/parallel_execution.py runs every notebook that is not
+  cached yet in a pool of processes (one per core) before Sphinx reads it, so that myst-nb then finds each one in
+  the cache (`-D parallel_execution_jobs=1` switches that off: myst-nb's own serial execution);
 - assignments: solutions/<name>/<name>.ipynb, transformed on a copy: every solution is folded under its question
   ("Show solution"), and every `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` block is cut out before
   Sphinx sees the notebook. The page offers the student version from exercises/ for download, never the source.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +32,7 @@ ROOT = SITE.parent
 MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
 GENERATED = {"lectures": SITE / "lectures", "assignments": SITE / "assignments"}
 STUDENT = GENERATED["assignments"] / "_student"     # snapshots of exercises/<name>/<name>.ipynb, the downloads
+sys.path.insert(0, str(SITE / "_ext"))
 
 # -- project --------------------------------------------------------------------------------------------------
 project = "Vector Calculus for Machine Learning"
@@ -36,7 +40,7 @@ author = "the course authors"
 copyright = "the course authors, MIT licence"
 html_title = "Vector Calculus for ML"
 
-extensions = ["myst_nb"]
+extensions = ["myst_nb", "parallel_execution"]   # _ext/: lectures executed in parallel, into the cache
 root_doc = "index"
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "jupyter_execute", "README.md", "assignments/_student",
                     "assignments/_student/*"]
@@ -53,6 +57,7 @@ nb_execution_raise_on_error = True       # a failing cell fails the build
 nb_execution_show_tb = True              # ...and the log shows the traceback
 nb_merge_streams = True                  # one output box per cell, not one per print()
 nb_kernel_rgx_aliases = {".*": "python3"}
+# parallel_execution_jobs = <cores>      # processes that pre-execute uncached notebooks (_ext/parallel_execution.py)
 
 # -- HTML -----------------------------------------------------------------------------------------------------
 html_theme = "sphinx_book_theme"

@@ -78,6 +78,87 @@ def test_published_assignment_has_no_hidden_tests_and_folds_every_solution(name)
     assert len(folded) == len(answers) >= 1
 
 
+# -- parallel execution (site/_ext/parallel_execution.py), on a small project of its own ----------------------
+def _mini_site(folder: Path, notebooks: dict[str, list[str]], markdown_notebook: bool = True) -> None:
+    """A Sphinx project with the site's execution settings and notebooks of one code cell list each."""
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "conf.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(SITE / '_ext')!r})\n"
+        "extensions = ['myst_nb', 'parallel_execution']\n"
+        "exclude_patterns = ['_build']\n"
+        "nb_execution_mode = 'cache'\n"
+        "nb_execution_timeout = 10\n"
+        "nb_execution_raise_on_error = True\n"
+        "nb_execution_show_tb = True\n"
+        "nb_kernel_rgx_aliases = {'.*': 'python3'}\n"
+        "parallel_execution_jobs = 2\n", encoding="utf-8")
+    docs = sorted(notebooks) + (["mdnb"] if markdown_notebook else [])
+    (folder / "index.md").write_text("# Mini\n\n```{toctree}\n" + "\n".join(docs) + "\n```\n", encoding="utf-8")
+    for name, cells in notebooks.items():
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "some-other-kernel", "display_name": "K", "language": "python"}
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}")] + [nbformat.v4.new_code_cell(c) for c in cells]
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    if markdown_notebook:
+        (folder / "mdnb.md").write_text("---\nfile_format: mystnb\nkernelspec:\n  name: python3\n  display_name: P\n"
+                                        "---\n\n# A MyST notebook\n\n```{code-cell}\nprint('from markdown', 2 * 21)\n```\n",
+                                        encoding="utf-8")
+
+
+def _sphinx(src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", *extra, str(src), str(out)], cwd=src,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_parallel_execution_fills_the_cache_myst_nb_reads_and_fails_with_the_traceback(tmp_path):
+    pytest.importorskip("myst_nb", reason="the site needs the [site] extra: pip install -e '.[site]'")
+    src, out = tmp_path / "src", tmp_path / "_build" / "html"
+    ok = ["answer = 6 * 7", "print('the answer is', answer)"]
+    _mini_site(src, {"ok": ok, "broken": ["def broken_on_purpose():\n    return 1 / 0", "broken_on_purpose()"],
+                     "slow": ["import time\ntime.sleep(120)"]})
+    first = _sphinx(src, out)
+    log = first.stdout + first.stderr
+    assert first.returncode != 0, log
+    assert "parallel execution: 4 notebook(s) on 2 process(es)" in log, log
+    # the failing cell's traceback, in the log and in the report myst-nb would write
+    assert "ZeroDivisionError" in log and "broken_on_purpose()" in log, log
+    assert "CellTimeoutError" in log, log                                  # nb_execution_timeout applies per cell
+    assert "ZeroDivisionError" in (out / "reports" / "broken.err.log").read_text(encoding="utf-8")
+    assert "Executing notebook using" not in log, "myst-nb executed a notebook itself"
+
+    # fixed: only the notebooks that failed run again; every notebook is then read from the cache
+    _mini_site(src, {"ok": ok, "broken": ["print('fixed')"]})
+    (src / "slow.ipynb").unlink()
+    second = _sphinx(src, out)
+    log = second.stdout + second.stderr
+    assert second.returncode == 0, log
+    assert "parallel execution: 1 notebook(s) on 1 process(es)" in log, log
+    for name in ["ok", "broken", "mdnb"]:
+        assert re.search(rf"{name}\.(ipynb|md): Using cached notebook", log), (name, log)
+    assert "Executing notebook using" not in log, "a cache miss: myst-nb executed a notebook again"
+    assert "the answer is 42" in (out / "ok.html").read_text(encoding="utf-8")
+    assert "from markdown 42" in (out / "mdnb.html").read_text(encoding="utf-8")
+
+    # warm: a notebook read again with unchanged code is not executed
+    os.utime(src / "ok.ipynb")
+    third = _sphinx(src, out)
+    log = third.stdout + third.stderr
+    assert third.returncode == 0 and "parallel execution" not in log and "Executing notebook" not in log, log
+    assert "ok.ipynb: Using cached notebook" in log, log
+
+    # switched off: myst-nb's own serial execution, same pages
+    serial_out = tmp_path / "serial" / "html"
+    fourth = _sphinx(src, serial_out, "-D", "parallel_execution_jobs=1")
+    log = fourth.stdout + fourth.stderr
+    assert fourth.returncode == 0 and "parallel execution" not in log, log
+    assert log.count("Executing notebook using") == 3, log
+    assert "the answer is 42" in (serial_out / "ok.html").read_text(encoding="utf-8")
+
+
 # -- the build ---------------------------------------------------------------------------------------------------
 _BUILT: list[Path] = []   # built in this process already (pytest-xdist may set a module fixture up twice)
 
