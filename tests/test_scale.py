@@ -8,6 +8,7 @@ is kept, and running again grades the rest), an unreachable scheduler or databas
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import threading
@@ -23,7 +24,9 @@ A = "ch01_univariate"
 CHOSEN = ("s01_solution", "s03_quotient_sign", "s09_blank")
 SLOW = "s99_slow"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scale"),
-              pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL is not installed (make test installs it)")]
+              pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL is not installed (make test installs it)"),
+              pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                 reason="Dask is not installed: pip install -e '.[scale]' (make test does)")]
 
 
 def _class(data, url, mp, slow_seconds: int = 0) -> dict[str, dict]:
