@@ -88,6 +88,27 @@ def test_manual_grades_survive_a_forced_regrade(graded):
         assert grade.manual_score == 1.5 and grade.score == 1.5 and grade.auto_score == 0
 
 
+def test_a_passed_solution_is_graded_again_only_when_what_it_depends_on_changes(graded, tmp_path):
+    import io
+
+    graded["mp"].setenv("AUTOGRADER_DATA", str(graded["data"]))
+    graded["mp"].setenv("AUTOGRADER_SOLUTION_CACHE", str(tmp_path / "passed"))
+
+    def regrade(**limits) -> str:
+        out = io.StringIO()
+        runs = autograde.autograde(A, ["s03_quotient_sign"], jobs=1, force=True, stream=out,
+                                   limits=autograde.default_limits(**limits) if limits else None)
+        assert all(r.ok for r in runs), [r.error for r in runs]
+        return out.getvalue()
+
+    assert f"grading the solution of {A} first" in regrade()
+    assert "the solutions passed before (unchanged)" in regrade()
+    assert f"grading the solution of {A} first" in regrade(cell_timeout=41)  # other limits
+    assert len(list((tmp_path / "passed").iterdir())) == 2
+    rows = {r.student: r for r in report.class_results(A, ["s03_quotient_sign"])}
+    assert rows["s03_quotient_sign"].score < rows["s03_quotient_sign"].max_score
+
+
 def test_feedback_teaches_without_leaking(graded):
     graded["mp"].setenv("AUTOGRADER_DATA", str(graded["data"]))
     pages = pipeline.feedback(A, None, force=True)
@@ -163,6 +184,7 @@ def test_one_batch_grades_several_assignments_and_a_broken_solution_grades_nothi
     path.write_text(json.dumps(nb))
     monkeypatch.setenv("AUTOGRADER_COURSE_ROOT", str(root))
     monkeypatch.setenv("AUTOGRADER_DATA", str(data))
+    monkeypatch.setenv("AUTOGRADER_SOLUTION_CACHE", str(tmp_path / "passed"))
     for name in (A, broken):
         release.release(name)
         demo.build(name, [s for s in demo.load(name) if s.answers == "solution" or s.answers == {}])
@@ -172,6 +194,7 @@ def test_one_batch_grades_several_assignments_and_a_broken_solution_grades_nothi
     assert f"{broken} was not graded: the solution of {broken} does not pass its own tests" in r.stderr
     assert f"{A}: Q1 = q1_test" in r.stdout and "12/12" in r.stdout
     assert not list((data / "autograded").glob(f"*/{broken}"))
+    assert [p.name.split("-")[0] for p in (tmp_path / "passed").iterdir()] == [A]  # a failure is not kept
     from nbgrader.api import Gradebook
 
     with Gradebook(course.load_config().CourseDirectory.db_url) as gb:

@@ -16,17 +16,15 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from notebooks import ROOT, lectures, release_lock, sources
+import sitebuild
+from notebooks import ROOT, lectures, sources
 
 SITE = ROOT / "site"
-OUT = SITE / "_build" / "html"
 SHOTS = ROOT / "tests" / "screenshots"
-MATHJAX = ROOT / "node_modules" / "mathjax" / "es5" / "tex-mml-chtml.js"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LOCAL = ("file://", "data:", "blob:")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -160,48 +158,15 @@ def test_parallel_execution_fills_the_cache_myst_nb_reads_and_fails_with_the_tra
 
 
 # -- the build ---------------------------------------------------------------------------------------------------
-_BUILT: list[Path] = []   # built in this process already (pytest-xdist may set a module fixture up twice)
-
-
 @pytest.fixture(scope="module")
 def site():
-    """Build the site as `make site` does (warnings are errors), once per test run: pytest-xdist workers take a
-    lock, and a worker finding the site already built in this run (same PYTEST_XDIST_TESTRUNUID) reuses it."""
-    if _BUILT:
-        return _BUILT[0]
-    pytest.importorskip("sphinx", reason="the site needs the [site] extra: pip install -e '.[site]'")
-    pytest.importorskip("myst_nb", reason="the site needs the [site] extra: pip install -e '.[site]'")
-    import fcntl
-
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    stamp = OUT.parent / f".built-in-test-run-{run}" if run else None
-    with open(OUT.parent / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp is None or not stamp.exists():
-            with release_lock():  # the build copies solutions/ and exercises/
-                _build()
-            for old in OUT.parent.glob(".built-in-test-run-*"):
-                old.unlink()
-            if stamp is not None:
-                stamp.touch()
-    _BUILT.append(OUT)
-    return OUT
-
-
-def _build() -> None:
-    if not MATHJAX.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("node_modules/mathjax is missing and npm is not installed: run `npm ci` for the site")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True, capture_output=True)
-    env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-                           str(SITE), str(OUT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    took = time.perf_counter() - t0
-    assert proc.returncode == 0, f"sphinx-build failed after {took:.0f} s:\n{proc.stderr[-6000:]}"
-    print(f"site built in {took:.1f} s")
+    """The site as `make site` builds it (warnings are errors), once per test run (tests/sitebuild.py)."""
+    try:
+        return sitebuild.built()
+    except sitebuild.Unavailable as exc:
+        pytest.skip(str(exc))
+    except sitebuild.BuildFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _published_text(path: Path) -> str:
@@ -355,7 +320,7 @@ def page(browser):
 
 
 def _open(page, rel: str) -> None:
-    page.goto((OUT / rel).as_uri(), wait_until="load")
+    page.goto((sitebuild.OUT / rel).as_uri(), wait_until="load")
     page.evaluate("() => window.MathJax?.startup?.promise?.then(() => 1) ?? 1")  # wait for typesetting
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .. import sandbox
-from . import course, evidence, intake
+from . import course, evidence, intake, solution_cache
 
 
 @dataclass
@@ -211,14 +211,18 @@ def instructor_cells(assignment: str) -> dict:
     cache = _WORKER.setdefault("cells", {})
     key = f"{course.data_dir()}|{assignment}"
     if key not in cache:
-        cells = {}
-        for cell in evidence.reference_notebook(assignment)["cells"]:
-            meta = cell["metadata"]["nbgrader"]
-            if cell["cell_type"] == "code" and meta["locked"] and not meta["solution"]:
-                cells[meta["grade_id"]] = {"role": "test" if meta["grade"] else "instructor",
-                                           "source": cell["source"]}
-        cache[key] = cells
+        cache[key] = read_instructor_cells(assignment)
     return cache[key]
+
+
+def read_instructor_cells(assignment: str) -> dict:
+    cells = {}
+    for cell in evidence.reference_notebook(assignment)["cells"]:
+        meta = cell["metadata"]["nbgrader"]
+        if cell["cell_type"] == "code" and meta["locked"] and not meta["solution"]:
+            cells[meta["grade_id"]] = {"role": "test" if meta["grade"] else "instructor",
+                                       "source": cell["source"]}
+    return cells
 
 
 def grade_one(job: Job) -> GradeRun:
@@ -420,16 +424,27 @@ def autograde_many(assignments: list[str], students: list[str] | None = None, jo
         workdir = Path(tempfile.mkdtemp(prefix="vc4ml-batch-"))
         try:
             names = [name for name in assignments if todo[name]]
+            keys = {name: solution_cache.key(name, read_instructor_cells(name), plan, limits)
+                    for name in names}
+            fresh = [name for name in names if not solution_cache.passed(keys[name])]
+            for name in set(names) - set(fresh):  # passed before, nothing it depends on changed
+                _write_json(workdir / f"solution-{name}.json", {})
             first = [SolutionJob(name, str(workdir / f"solution-{name}.json"), plan, limits, str(workdir))
-                     for name in names]
+                     for name in fresh]
             then = [Job(name, s, str(workdir / f"solution-{name}.json"), policy, plan, limits, str(workdir))
                     for name in names for s in todo[name]]
-            stream.write(f"grading the solution of {', '.join(names)} first, then {total} submission(s)...\n")
+            if fresh:
+                stream.write(f"grading the solution of {', '.join(fresh)} first, then {total} "
+                             f"submission(s)...\n")
+            else:
+                stream.write(f"the solutions passed before (unchanged): grading {total} submission(s)...\n")
             pool = executor or LocalPool(jobs or os.cpu_count() or 1)
             started, done = time.perf_counter(), 0
             for run in pool.map_unordered(run_job, first + then):
                 if isinstance(run, SolutionRun):
-                    if not run.ok:
+                    if run.ok:
+                        solution_cache.remember(keys[run.assignment])
+                    else:
                         failed[run.assignment] = run.error
                     continue
                 runs[run.assignment].append(run)
