@@ -27,7 +27,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from . import diagnosis, fingerprint, integrity, sampling, twin  # noqa: E402
+from . import diagnosis, fingerprint, integrity, sampling, terms, twin  # noqa: E402
 from .compare import RTOL, compare as _compare, relative_error  # noqa: E402,F401
 from .sampling import interval, invertible, positive, spd  # noqa: E402,F401
 
@@ -313,7 +313,8 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
             args = [s(rng, shp) for s, shp in zip(samplers, arg_shapes)]
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in args]
             cases.append((args, _expected(evaluate, args, names)))
-        result = _verdict(title, student, cases, names, rtol, atol, hand, _declared(title, mistakes), samplers)
+        result = _verdict(title, student, cases, names, rtol, atol, hand, _declared(title, mistakes), samplers,
+                          key)
         if result.passed and hand is not None and driver is not None:
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in (s(rng, shp) for s, shp in
                                                                      zip(samplers, arg_shapes))]
@@ -382,13 +383,13 @@ def _collect(student, cases, watch) -> tuple[list, list, "_Fail | None"]:
     return got, list(traces), None
 
 
-def _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers) -> CheckResult:
+def _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers, key=None) -> CheckResult:
     got, traces, fail = _answers(student, cases, hand)
     if fail:
         return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
     outcomes = [(args, expected, g, *_compare(g, expected, rtol, atol)) for (args, expected), g in zip(cases, got)]
     try:
-        return _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces)
+        return _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces, key)
     except _Fail as fail:
         return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
 
@@ -408,7 +409,8 @@ def _finding(result: CheckResult, hand: _Hand, note: str) -> None:
     result.mistakes = ["integrity"]
 
 
-def _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces) -> CheckResult:
+def _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces,
+           key=None) -> CheckResult:
     failed = [o for o in outcomes if not o[3]]
     worst = max(o[4] for o in outcomes)
     if not failed:
@@ -426,11 +428,14 @@ def _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, o
     named = [label for label, values in _mistake_values(mistakes, cases).items()
              if values is not None and all(_compare(o[2], v, diagnosis.CLOSE, 0)[0] for o, v in zip(outcomes, values))]
     rows = [(o[2], o[1], o[3], o[5]) for o in outcomes]
-    summary = diagnosis.summary(rows, named)
+    fallback = None
+    if not named and isinstance(key, tuple) and all(np.shape(o[2]) == o[1].shape for o in outcomes):
+        fallback = terms.slip(*key, cases, [o[2] for o in outcomes])
+    summary = diagnosis.summary(rows, named, fallback)
     detail = "" if np.shape(got) != expected.shape else f" (relative error {err:.1e})"
     message = (f"✘ {title}: {summary}. Inputs: {_domains(names, samplers)}{diagnosis.DETAILS}"
                f"at {_at(names, args)} expected {_fmt(expected)} but got {_fmt(got)}{detail}")
-    return CheckResult(title, False, message, len(cases), worst, diagnosis.findings(rows, named))
+    return CheckResult(title, False, message, len(cases), worst, diagnosis.findings(rows, named, fallback))
 
 
 def _twin_call(result: CheckResult, student, reference, args, expected, rtol, atol, hand: _Hand, rng) -> None:

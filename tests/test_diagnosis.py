@@ -244,3 +244,31 @@ def test_declared_mistakes_can_be_limited_to_one_check():
     assert "sigma itself" not in check.derivative(lambda x: 1 / (1 + np.exp(-x)), jax.nn.sigmoid).message
     r = check.derivative(lambda x: 1 / (1 + np.exp(-x)), jax.nn.sigmoid, name="of other")
     assert "your answer equals sigma itself" in r.message
+
+
+# ------------------------------------------------------------------ a slip in one term
+
+def f1(x):
+    return 4 * x**5 - 3 / x**2 + 7
+
+
+def test_a_factor_slip_in_one_term_of_a_derivative():
+    r = check.derivative(lambda x: 20 * x**4 + 3 / x**3, f1)
+    assert "right except in one term: your derivative of the function's term 2 of 3" in r.message
+    assert "1/2 times what it should be" in r.message
+
+
+def test_a_sign_slip_or_a_dropped_term_in_a_gradient():
+    q = lambda x, A, b: x @ A @ x - 2 * b @ x + jnp.sum(jnp.cos(x))
+    shapes = [(3,), (3, 3), (3,)]
+    r = check.gradient(lambda x, A, b: (A + A.T) @ x - 2 * b + np.sin(x), q, shapes=shapes)
+    assert "term 3 of 3" in r.message and "is of the wrong sign" in r.message
+    r = check.gradient(lambda x, A, b: (A + A.T) @ x - np.sin(x), q, shapes=shapes)
+    assert "term 2 of 3" in r.message and "is missing" in r.message
+
+
+def test_no_term_is_named_when_the_error_is_not_one_term():
+    r = check.derivative(lambda x: 20 * x**4 + 6 / x**3 + 0.1 * x, f1)
+    assert not r.passed and "term" not in r.message
+    r = check.derivative(lambda x: 2 * x * np.cos(x), lambda x: x**2 * jnp.sin(x) / (1 + x**2))
+    assert not r.passed and "term" not in r.message
