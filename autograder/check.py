@@ -27,7 +27,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from . import diagnosis, fingerprint, integrity, sampling, twin  # noqa: E402
+from . import diagnosis, fingerprint, integrity, sampling, terms, twin  # noqa: E402
 from .compare import RTOL, compare as _compare, relative_error  # noqa: E402,F401
 from .sampling import interval, invertible, positive, spd  # noqa: E402,F401
 
@@ -40,7 +40,7 @@ _DRIVER: contextvars.ContextVar = contextvars.ContextVar("vc4ml_driver", default
 
 __all__ = [
     "CheckResult", "CheckFailed", "derivative", "gradient", "jacobian", "hessian", "values", "close", "equal",
-    "interval", "positive", "invertible", "spd", "environment", "rng",
+    "interval", "positive", "invertible", "spd", "environment", "rng", "named_mistakes",
 ]
 
 
@@ -89,6 +89,52 @@ def environment() -> None:
     """Print one line naming the JAX version, backend, devices and x64 state; notebooks call it first."""
     print(f"jax {jax.__version__} | backend: {jax.default_backend()} | devices: {jax.devices()} "
           f"| x64: {jax.config.jax_enable_x64}")
+
+
+# ---------------------------------------------------------------- named mistakes kept out of sight
+
+# Named mistakes that a test cell declares in its hidden part (so the released notebook never holds their text or
+# function) for the checks after it in the same cell: under the driver on its context, in a notebook until the
+# cell ends (an IPython post_run_cell hook clears them).
+_CELL_MISTAKES: list = []
+
+
+def named_mistakes(mistakes: Mapping[str, Callable], *, only: str | None = None) -> None:
+    """Declare named mistakes for the checks that follow in this test cell (for the check named ``only``, if
+    given). Put the call in the cell's hidden part, above the visible checks: the released notebook then shows
+    neither the labels nor the functions, and the grader's feedback still names the mistake."""
+    driver = _driving()
+    store = driver.named_mistakes if driver is not None else _CELL_MISTAKES
+    store.append((dict(mistakes), only))
+    if driver is None:
+        _clear_after_cell()
+
+
+def _clear_after_cell() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def clear(*_):
+        del _CELL_MISTAKES[:]
+        shell.events.unregister("post_run_cell", clear)
+
+    shell.events.register("post_run_cell", clear)
+
+
+def _declared(title: str, mistakes: Mapping[str, Callable] | None) -> dict:
+    driver = _driving()
+    store = driver.named_mistakes if driver is not None else _CELL_MISTAKES
+    merged: dict = {}
+    for declared, only in store:
+        if only is None or only in title:
+            merged.update(declared)
+    merged.update(mistakes or {})
+    return merged
 
 
 # ---------------------------------------------------------------- test randomness
@@ -195,8 +241,8 @@ def _call(fn: Callable, args: Sequence[Any], what: str):
     except Exception as exc:
         if getattr(exc, "kind", None) and _driving():  # the channel's own words (autograder.grading.channel)
             raise _Fail(str(exc).replace("your function", what, 1)) from None
-        why = "" if _driving() else f": {exc}"
-        fail = _Fail(f"{what} raised {type(exc).__name__}{why}")
+        why = "" if _driving() else f": {str(exc).rstrip('.')}"
+        fail = _Fail(f"{what} raised {type(exc).__name__}{why}{diagnosis.product_mismatch(exc)}")
         fail.raised = True
         raise fail from None
 
@@ -267,7 +313,8 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
             args = [s(rng, shp) for s, shp in zip(samplers, arg_shapes)]
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in args]
             cases.append((args, _expected(evaluate, args, names)))
-        result = _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers)
+        result = _verdict(title, student, cases, names, rtol, atol, hand, _declared(title, mistakes), samplers,
+                          key)
         if result.passed and hand is not None and driver is not None:
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in (s(rng, shp) for s, shp in
                                                                      zip(samplers, arg_shapes))]
@@ -336,13 +383,13 @@ def _collect(student, cases, watch) -> tuple[list, list, "_Fail | None"]:
     return got, list(traces), None
 
 
-def _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers) -> CheckResult:
+def _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers, key=None) -> CheckResult:
     got, traces, fail = _answers(student, cases, hand)
     if fail:
         return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
     outcomes = [(args, expected, g, *_compare(g, expected, rtol, atol)) for (args, expected), g in zip(cases, got)]
     try:
-        return _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces)
+        return _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces, key)
     except _Fail as fail:
         return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
 
@@ -362,7 +409,8 @@ def _finding(result: CheckResult, hand: _Hand, note: str) -> None:
     result.mistakes = ["integrity"]
 
 
-def _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces) -> CheckResult:
+def _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces,
+           key=None) -> CheckResult:
     failed = [o for o in outcomes if not o[3]]
     worst = max(o[4] for o in outcomes)
     if not failed:
@@ -380,11 +428,14 @@ def _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, o
     named = [label for label, values in _mistake_values(mistakes, cases).items()
              if values is not None and all(_compare(o[2], v, diagnosis.CLOSE, 0)[0] for o, v in zip(outcomes, values))]
     rows = [(o[2], o[1], o[3], o[5]) for o in outcomes]
-    summary = diagnosis.summary(rows, named)
+    fallback = None
+    if not named and isinstance(key, tuple) and all(np.shape(o[2]) == o[1].shape for o in outcomes):
+        fallback = terms.slip(*key, cases, [o[2] for o in outcomes])
+    summary = diagnosis.summary(rows, named, fallback)
     detail = "" if np.shape(got) != expected.shape else f" (relative error {err:.1e})"
     message = (f"✘ {title}: {summary}. Inputs: {_domains(names, samplers)}{diagnosis.DETAILS}"
                f"at {_at(names, args)} expected {_fmt(expected)} but got {_fmt(got)}{detail}")
-    return CheckResult(title, False, message, len(cases), worst, diagnosis.findings(rows, named))
+    return CheckResult(title, False, message, len(cases), worst, diagnosis.findings(rows, named, fallback))
 
 
 def _twin_call(result: CheckResult, student, reference, args, expected, rtol, atol, hand: _Hand, rng) -> None:
@@ -553,12 +604,43 @@ def _close_verdict(g, expected, rtol, atol, name, reveal) -> CheckResult:
                        1, err, [reason] if reason else [])
 
 
-def equal(got, expected, *, name: str = "answer") -> CheckResult:
-    """Exact comparison for discrete answers, e.g. "minimum" or a list of labels."""
-    try:
-        same = bool(got == expected)
-    except Exception:
-        same = False
+def equal(got, expected, *, name: str = "answer", cases: Sequence[str] | None = None,
+          inputs: Sequence[Any] | None = None) -> CheckResult:
+    """Exact comparison for discrete answers, e.g. "minimum" or a list of labels.
+
+    For a list of answers, one per case, a failure names the cases that are wrong (counted from 1), with their
+    description from ``cases`` and, in a notebook, the answer given and the case's input from ``inputs``."""
+    if _same(got, expected):
+        return CheckResult(name, True, f"✔ {name}: correct", 1, 0.0)
+    which = _wrong_cases(got, expected, cases, inputs)
+    if which:
+        return CheckResult(name, False, f"✘ {name}: {which}", 1, 1.0, [which.split(diagnosis.DETAILS)[0]])
     shown = "your answer" if _driving() else f"got {got!r}, which"
-    return (CheckResult(name, True, f"✔ {name}: correct", 1, 0.0) if same
-            else CheckResult(name, False, f"✘ {name}: {shown} is not right", 1, 1.0))
+    return CheckResult(name, False, f"✘ {name}: {shown} is not right", 1, 1.0)
+
+
+def _same(got, expected) -> bool:
+    try:
+        return bool(got == expected)
+    except Exception:
+        return False
+
+
+def _wrong_cases(got, expected, cases, inputs) -> str | None:
+    """Which cases of a list answer are wrong, or None when the answer is not a list of the right length."""
+    if isinstance(expected, str) or not isinstance(expected, (list, tuple)) or len(expected) < 2:
+        return None
+    try:
+        answers = list(got)
+    except TypeError:
+        return None
+    if isinstance(got, str) or len(answers) != len(expected):
+        return f"your answer has {len(answers)} items, one per case, expected {len(expected)}"
+    wrong = [i for i, (g, e) in enumerate(zip(answers, expected)) if not _same(g, e)]
+    labels = [f"case {i + 1}" + (f" ({cases[i]})" if cases else "") for i in wrong]
+    text = f"wrong in {len(wrong)} of {len(expected)} cases: " + ", ".join(labels)
+    if _driving():
+        return text
+    first = wrong[0]
+    where = f" for input {_fmt(inputs[first])}" if inputs is not None else ""
+    return text + f"{diagnosis.DETAILS}case {first + 1}: you answered {answers[first]!r}{where}"

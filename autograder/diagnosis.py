@@ -10,6 +10,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from . import entrywise
+
 DETAILS = ". First failure: "  # what follows names the exact point: shown to the student, cut from feedback
 CLOSE = 1e-6  # how close a transformed answer must be to count as "the same mistake"
 
@@ -36,9 +38,33 @@ def _axis_swaps(expected: np.ndarray):
         yield perm, np.transpose(expected, perm)
 
 
+def same_spectrum(got: np.ndarray, expected: np.ndarray) -> bool:
+    """Two square matrices (sizes may differ) with the same nonzero eigenvalues, counted with multiplicity, as AB
+    and BA always have: their traces of powers 1..n agree (n the larger size), which determines them."""
+    if got.ndim != 2 or expected.ndim != 2 or got.shape[0] != got.shape[1] or \
+            expected.shape[0] != expected.shape[1] or max(got.shape[0], expected.shape[0]) > 12:
+        return False
+    g, e = got.astype(np.float64), expected.astype(np.float64)
+    gn, en = np.linalg.norm(g), np.linalg.norm(e)
+    if gn == 0 or en == 0:
+        return False
+    gp, ep = np.eye(len(g)), np.eye(len(e))
+    for p in range(1, max(len(g), len(e)) + 1):
+        gp, ep = gp @ g, ep @ e
+        if abs(np.trace(gp) - np.trace(ep)) > CLOSE * (gn**p + en**p):
+            return False
+    return True
+
+
+SWAPPED = ("it has exactly the true answer's nonzero eigenvalues, as BA has those of AB: the factors of a "
+           "product (a chain of Jacobians, say) are probably in the wrong order")
+
+
 def shape_mistake(got: np.ndarray, expected: np.ndarray) -> str:
     """Explain a shape mismatch; always returns a sentence."""
     base = f"wrong shape: yours is {got.shape}, expected {expected.shape}"
+    if same_spectrum(got, expected):
+        return f"{base}: {SWAPPED}"
     for perm, swapped in _axis_swaps(expected):
         if got.shape == swapped.shape and _close(got, swapped):
             return base + ". It is the transpose of the true answer (a layout mix-up: this course uses numerator layout, output axes first)"
@@ -54,7 +80,8 @@ def shape_mistake(got: np.ndarray, expected: np.ndarray) -> str:
 
 
 def value_mistake(gots: list[np.ndarray], expecteds: list[np.ndarray]) -> str | None:
-    """Name a same-shape mistake that holds at every given point: zero, sign, factor, transpose, symmetry."""
+    """Name a same-shape mistake that holds at every given point: zero, sign, factor, transpose, symmetry, or one
+    confined to some entries (autograder.entrywise)."""
     got, expected = np.stack(gots), np.stack(expecteds)
     if not np.any(got):
         return "your answer is all zeros"
@@ -72,11 +99,31 @@ def value_mistake(gots: list[np.ndarray], expecteds: list[np.ndarray]) -> str | 
                     not all(_close(e, t) for e, (_, t) in zip(expecteds, pairs)):
                 return "your answer is the transpose of the true one (a layout mix-up?)"
     e0 = expected[0]
+    if all(same_spectrum(g, e) for g, e in zip(gots, expecteds)) and not all(_close(g, e.T) for g, e in
+                                                                              zip(gots, expecteds)):
+        return f"your answer is not the true one, but {SWAPPED}"
     if e0.ndim == 2 and e0.shape[0] == e0.shape[1] and all(_close(e, e.T) for e in expecteds):
         if any(not _close(g, g.T) for g in gots) and all(_close((g + g.T) / 2, e) for g, e in zip(gots, expecteds)):
             return ("missing the symmetric part: the true matrix is symmetric and yours is not, "
                     "though their symmetric parts agree")
+    for rule in (entrywise.missing_copies, entrywise.one_place, entrywise.shifted, entrywise.entry_factors):
+        name = rule(gots, expecteds)
+        if name:
+            return name
     return None
+
+
+_MISMATCH = ("mismatch in its core dimension", "contracting dimensions to have the same shape",
+             "shapes not aligned", "incompatible shapes for dot", "size of the contracting dimension")
+
+
+def product_mismatch(exc: Exception) -> str:
+    """A clause for an exception raised by a matrix product whose factors' shapes do not fit, else ''."""
+    text = str(exc)
+    if isinstance(exc, (ValueError, TypeError)) and any(m in text for m in _MISMATCH):
+        return (". A matrix product got factors whose shapes do not fit: check the order of its factors "
+                "(a chain of Jacobians multiplies the outer one on the left) and any transposes")
+    return ""
 
 
 def points_pattern(n_ok: int, n_total: int) -> str | None:
@@ -85,22 +132,28 @@ def points_pattern(n_ok: int, n_total: int) -> str | None:
     return None
 
 
-def summary(outcomes: list[tuple], named: list[str] = ()) -> str:
+def summary(outcomes: list[tuple], named: list[str] = (), fallback: str | None = None) -> str:
     """One sentence for a wrong answer from ``(got, expected, passed, reason)`` at every point (some failed) and
     the labels of the instructor's named mistakes that the answer equals at every point. Used by the checks in
     the kernel and by the trusted grader outside it, so both say the same thing."""
     failed = [o for o in outcomes if not o[2]]
-    return "; ".join(findings(outcomes, named)) or f"wrong at {len(failed)} of {len(outcomes)} points"
+    return "; ".join(findings(outcomes, named, fallback)) or f"wrong at {len(failed)} of {len(outcomes)} points"
 
 
-def findings(outcomes: list[tuple], named: list[str] = ()) -> list[str]:
-    """The parts of :func:`summary`: named mistakes, then a shape or value mistake, then a pattern of points."""
+def findings(outcomes: list[tuple], named: list[str] = (), fallback: str | None = None) -> list[str]:
+    """The parts of :func:`summary`: named mistakes, then a shape or value mistake, then a pattern of points.
+    A named mistake is the whole diagnosis of the values: a generic clause about the same numbers (a sign, a
+    factor, a pattern of points) would describe an artefact of how the test encodes them, not the mistake."""
     failed = [o for o in outcomes if not o[2]]
     got, expected, _, reason = failed[0]
     found = [reason] if reason and np.shape(got) != np.shape(expected) else []
+    if named:
+        shape = [f"wrong shape: yours is {np.shape(got)}, expected {np.shape(expected)}"] if found else []
+        return [f"your answer equals {label}" for label in named] + shape
     if not found:
         found = _same_mistake(outcomes, failed)
-    found = [f"your answer equals {label}" for label in named] + found
+    if not found and fallback:   # e.g. a slip in one term of the derivative (autograder.terms)
+        found = [fallback]
     pattern = points_pattern(len(outcomes) - len(failed), len(outcomes))
     if pattern:
         found.append(pattern)

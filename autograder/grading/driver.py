@@ -45,6 +45,7 @@ class _Context:
         self.channel, self.policy = channel, policy
         self.results: list[check.CheckResult] = []
         self.pending_twin = None   # set by the checks: the twin call of the cell's last passing hand check
+        self.named_mistakes: list = []   # declared by the cell's hidden part (check.named_mistakes)
 
     def setup_name(self, fn) -> str | None:
         return self.channel.setup_names.get(id(fn))
