@@ -56,7 +56,7 @@ def question_lines(nb) -> list[tuple[bool, str]]:
         if cell.cell_type == "markdown":
             found = QUESTION.findall(cell.source)
             if found:
-                title = found[-1].strip()
+                title = found[-1].replace("$", "").strip()
         elif utils.is_grade(cell):
             passed, line = verdict(cell)
             name = title or cell.metadata.get("nbgrader", {}).get("grade_id", "a test")
