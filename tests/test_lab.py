@@ -97,6 +97,7 @@ def lab(tmp_path):
     (home / NOTEBOOK).write_text(_released_notebook(), encoding="utf-8")
     shutil.copy2(ROOT / "nbgrader_config.py", home / "nbgrader_config.py")  # its data dir becomes <home>/var
     (home / "var" / "exchange").mkdir(parents=True)
+    (home / "var" / "student").mkdir(parents=True)
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ,
            "JUPYTER_CONFIG_PATH": str(ROOT / "lab"),           # what `make lab` sets: the student-side config
@@ -106,6 +107,10 @@ def lab(tmp_path):
            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
     for var in ("JUPYTER_PLATFORM_DIRS", "AUTOGRADER_DATA", "AUTOGRADER_DB_URL"):
         env.pop(var, None)
+    env["AUTOGRADER_DATA"] = str(home / "var")      # lab/nbgrader_config.py: the exchange and var/student here
+    release = subprocess.run([sys.executable, "-m", "nbgrader", "release_assignment", "--force", ASSIGNMENT],
+                             cwd=home, env=env, capture_output=True, text=True, timeout=300)   # as `make lab`
+    assert release.returncode == 0, release.stdout + release.stderr
     log = open(home / "lab.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -212,6 +217,12 @@ def test_student_runs_the_exercise_validates_and_sees_the_assignment_list(lab):
             page.click(".lm-Menu-item[data-command='nbgrader:open-assignment-list']")
             panel = page.wait_for_selector("#nbgrader-assignment-list:has-text('Released assignments')")
             assert "Downloaded assignments" in panel.inner_text() and "Submitted assignments" in panel.inner_text()
+            # the released exercise is listed (course vc4ml, from the exchange) and fetches into var/student/
+            page.wait_for_selector(f"#released_assignments_list:has-text('{ASSIGNMENT}')", timeout=120_000)
+            page.click("#released_assignments_list button:has-text('Fetch')")
+            page.wait_for_selector(f"#fetched_assignments_list:has-text('{ASSIGNMENT}')", timeout=120_000)
+            fetched = lab["home"] / "var" / "student" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+            assert fetched.is_file(), sorted(str(p) for p in lab["home"].rglob("*.ipynb"))
             page.screenshot(path=str(SHOTS / "lab_assignment_list.png"))
         except Exception:
             page.screenshot(path=str(SHOTS / "lab_failure.png"))
