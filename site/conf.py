@@ -8,7 +8,8 @@ The site reads the notebooks where they live; nothing under site/ duplicates the
   the cache (`-D parallel_execution_jobs=1` switches that off: myst-nb's own serial execution);
 - assignments: solutions/<name>/<name>.ipynb, transformed on a copy: every solution is folded under its question
   ("Show solution"), and every `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` block is cut out before
-  Sphinx sees the notebook; the copy is then executed like a lecture, so each self-check shows its ✔ line. The page offers the student version from exercises/ for download, never the source.
+  Sphinx sees the notebook; the copy is then executed like a lecture, so each self-check shows its ✔ line.
+  The page offers the student version from exercises/ for download, never the source.
 
 The copies go to site/lectures/ and site/assignments/ (git-ignored) and are rewritten only when they change, so
 incremental builds stay incremental. Notebooks are globbed: a chapter appears as soon as its notebook exists.

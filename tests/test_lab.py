@@ -4,7 +4,8 @@ JupyterLab starts as `make lab` starts it (JUPYTER_CONFIG_PATH=lab/: nbgrader's 
 formgrader, no create-assignment), on 127.0.0.1 with a random free port and a token, in a throw-away copy of the
 course root holding the released chapter 1 exercise, so running cells and Validate (which saves the notebook)
 never touch the repository. The test runs every cell of the untouched exercise and expects a self-check verdict,
-presses Validate (one line per question, autograder.lab), opens the assignment list, and stops the server through its API. Needs Debian's chromium
+presses Validate (one line per question, autograder.lab), opens the assignment list, fetches the released
+exercise from the exchange, and stops the server through its API. Needs Debian's chromium
 (`make browser`); skips, saying so, without it. Screenshots go to tests/screenshots/ (git-ignored).
 """
 

@@ -26,7 +26,10 @@ def plot_titles(code: str) -> list[str]:
         prefix = literal[:len(literal) - len(literal.lstrip("rfbuRFBU"))]
         body = literal[len(prefix):]
         try:
-            text = re.sub(r"\{[^}]*\}", "…", body[1:-1]) if "f" in prefix.lower() else ast.literal_eval(prefix.replace("b", "") + body)
+            if "f" in prefix.lower():      # an f-string: its fields are shown as "…"
+                text = re.sub(r"\{[^}]*\}", "…", body[1:-1])
+            else:
+                text = ast.literal_eval(prefix.replace("b", "") + body)
         except (SyntaxError, ValueError):
             continue
         text = re.sub(r"\$([^$]*)\$", r"\1", str(text)).replace("\\", "").strip()

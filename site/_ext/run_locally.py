@@ -54,7 +54,8 @@ def write_wheel(folder: Path) -> Path:
         for path in sorted(folder_of.glob("*.py")):
             files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
     files[f"{dist_info}/METADATA"] = _metadata(project).encode()
-    files[f"{dist_info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: vc4ml-site\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{dist_info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: vc4ml-site\nRoot-Is-Purelib: true\n"
+                                   b"Tag: py3-none-any\n")
     scripts = project.get("scripts", {})
     if scripts:
         files[f"{dist_info}/entry_points.txt"] = ("[console_scripts]\n" + "".join(
