@@ -93,11 +93,15 @@ site: $(STAMP) $(MATHJAX)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html -D parallel_execution_jobs=$(JOBS) site site/_build/html
 	@echo "site: file://$(CURDIR)/site/_build/html/index.html"
 
-# lab/ holds the student-side Jupyter config: nbgrader's assignment list and Validate, not the formgrader.
+# lab/ holds the student-side Jupyter config: nbgrader's assignment list and Validate (one line per question,
+# autograder.lab), not the formgrader. JupyterLab starts at the course root (lectures and exercises one click
+# away; nbgrader_config.py is read), every released exercise is put in the exchange, and the Assignment List
+# fetches into var/student/ (lab/nbgrader_config.json) and submits back through the exchange.
 lab: $(STAMP)
-	@mkdir -p var/exchange
+	@mkdir -p var/exchange var/student
+	@for a in $$(ls exercises); do $(VENV)/bin/nbgrader release_assignment --force --log-level=WARN $$a; done
 	JUPYTER_CONFIG_PATH=$(CURDIR)/lab $(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) \
-		exercises/$(A)/$(A).ipynb
+		--ServerApp.root_dir=$(CURDIR) exercises/$(A)/$(A).ipynb
 
 browser:
 	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }

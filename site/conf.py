@@ -8,7 +8,8 @@ The site reads the notebooks where they live; nothing under site/ duplicates the
   the cache (`-D parallel_execution_jobs=1` switches that off: myst-nb's own serial execution);
 - assignments: solutions/<name>/<name>.ipynb, transformed on a copy: every solution is folded under its question
   ("Show solution"), and every `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` block is cut out before
-  Sphinx sees the notebook. The page offers the student version from exercises/ for download, never the source.
+  Sphinx sees the notebook; the copy is then executed like a lecture, so each self-check shows its ✔ line.
+  The page offers the student version from exercises/ for download, never the source.
 
 The copies go to site/lectures/ and site/assignments/ (git-ignored) and are rewritten only when they change, so
 incremental builds stay incremental. Notebooks are globbed: a chapter appears as soon as its notebook exists.
@@ -19,6 +20,8 @@ renders offline, from file:// too.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +33,9 @@ import nbformat
 SITE = Path(__file__).resolve().parent
 ROOT = SITE.parent
 MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
+# The course's public repository (the header button and the footer link on every page). Set VC4ML_REPOSITORY_URL
+# to build for a fork.
+REPOSITORY_URL = os.environ.get("VC4ML_REPOSITORY_URL", "https://github.com/vc4ml/vector-calculus-for-ml")
 GENERATED = {"lectures": SITE / "lectures", "assignments": SITE / "assignments"}
 STUDENT = GENERATED["assignments"] / "_student"     # snapshots of exercises/<name>/<name>.ipynb, the downloads
 sys.path.insert(0, str(SITE / "_ext"))
@@ -40,7 +46,9 @@ author = "the course authors"
 copyright = "the course authors, MIT licence"
 html_title = "Vector Calculus for ML"
 
-extensions = ["myst_nb", "parallel_execution"]   # _ext/: lectures executed in parallel, into the cache
+# _ext/: lectures executed in parallel, into the cache; accessible names and alt text; the "run it" wheel
+extensions = ["myst_nb", "parallel_execution", "accessibility", "run_locally"]
+templates_path = ["_templates"]          # the search button without a label that hides its visible text
 root_doc = "index"
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "jupyter_execute", "README.md", "assignments/_student",
                     "assignments/_student/*"]
@@ -51,10 +59,12 @@ myst_enable_extensions = ["amsmath", "dollarmath", "colon_fence"]
 myst_dmath_double_inline = True          # "$$...$$" glued to a line of text is still display math
 myst_heading_anchors = 3
 nb_execution_mode = "cache"              # jupyter-cache: re-run a notebook only when its code changed
-nb_execution_excludepatterns = ["assignments/*"]   # exercises are shown, not run (tests/test_notebooks.py runs them)
+# Exercises run too, with their solutions and visible self-checks (hidden tests are cut before execution): each
+# folded solution is followed by the ✔ line a student's correct answer earns.
 nb_execution_timeout = 180               # seconds per cell; a lecture runs in well under a minute
 nb_execution_raise_on_error = True       # a failing cell fails the build
 nb_execution_show_tb = True              # ...and the log shows the traceback
+nb_render_markdown_format = "gfm"       # Markdown(...) outputs: GitHub tables, not a paragraph of pipes
 nb_merge_streams = True                  # one output box per cell, not one per print()
 nb_kernel_rgx_aliases = {".*": "python3"}
 # parallel_execution_jobs = <cores>      # processes that pre-execute uncached notebooks (_ext/parallel_execution.py)
@@ -66,7 +76,9 @@ html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": True,         # .ipynb (lectures: the course notebook; exercises: the student version)
     "use_fullscreen_button": True,
-    "use_repository_button": False,
+    "repository_url": REPOSITORY_URL,    # the header's repository button, on every page
+    "use_repository_button": True,
+    "footer_content_items": ["run-locally.html", "copyright.html"],   # _templates/: every page says how to run
     "navigation_with_keys": False,
     "navbar_persistent": [],             # sbt 1.4 + pydata 0.20 would otherwise add a second search bar on top
 }
@@ -118,13 +130,42 @@ def _insert_after_title(nb, text: str, cell_id: str) -> None:
     nb.cells.insert(1 if nb.cells else 0, note)
 
 
+CHAPTER = re.compile(r"ch\d+_")             # chNN_<topic>: a chapter; any other course notebook is an About page
+
+
+def is_chapter(stem: str) -> bool:
+    return CHAPTER.match(stem) is not None
+
+
+def _assignment_exists(stem: str) -> bool:
+    return (ROOT / "solutions" / stem / f"{stem}.ipynb").is_file()
+
+
+def _lecture_exists(stem: str) -> bool:
+    return (ROOT / "course" / f"{stem}.ipynb").is_file()
+
+
 def lecture_copy(path: Path):
     nb = nbformat.read(path, as_version=4)
     rel = Path("..", "..", "course", path.name).as_posix()
-    _insert_after_title(nb, f"{{download}}`Download this lecture as a notebook <{rel}>` "
-                            "(run it in JupyterLab; it needs the course's `autograder` package: see the "
-                            "[home page](../index.md#run-it-yourself)).", "site-download")
+    what = "lecture" if is_chapter(path.stem) else "page"
+    _insert_after_title(nb, f"{{download}}`Download this {what} as a notebook <{rel}>` "
+                            "(run it in JupyterLab; it needs the course's `autograder` package: see "
+                            "[Run it yourself](../index.md#run-it-yourself)).", "site-download")
+    if is_chapter(path.stem) and _assignment_exists(path.stem):
+        end = nbformat.v4.new_markdown_cell(f"**Now practise:** {{doc}}`../assignments/{path.stem}` (the "
+                                            "exercise for this lecture, with its solutions folded).")
+        end.id = "site-next-exercise"
+        nb.cells.append(end)
     return nb
+
+
+COURSE_PATH = re.compile(r"`course/([\w-]+)\.ipynb`")
+
+
+def link_lectures(source: str) -> str:
+    """A repository path such as `course/ch03_jacobians.ipynb` becomes a link to that lecture's page."""
+    return COURSE_PATH.sub(lambda m: f"{{doc}}`../lectures/{m[1]}`" if _lecture_exists(m[1]) else m[0], source)
 
 
 def _tracked(path: Path) -> bool:
@@ -174,7 +215,7 @@ def assignment_copy(path: Path, released: bool | None = None):
                 source = ("```{raw} html\n<details class=\"solution\"><summary>Show solution</summary>\n```\n\n"
                           f"{source}\n\n```{{raw}} html\n</details>\n```")
         cell.metadata.pop("nbgrader", None)
-        cell.source = source
+        cell.source = link_lectures(source) if cell.cell_type == "markdown" else source
     if released:
         where = (f"{{download}}`Download the exercise notebook <_student/{name}.ipynb>` (the student version: "
                  "answers left for you, self-check cells included; open it in JupyterLab, see the "
@@ -183,7 +224,36 @@ def assignment_copy(path: Path, released: bool | None = None):
         where = "The student version of this assignment is not released yet (`make release` writes it)."
     _insert_after_title(nb, where + " Each solution is folded under its question: try first, then open "
                         "*Show solution*. The hidden tests used for grading are not published.", "site-download")
+    if _lecture_exists(name):
+        _insert_after_title(nb, f"**Lecture:** {{doc}}`../lectures/{name}` (read it first).", "site-lecture")
     return nb
+
+
+# -- the table of contents: conventions, then each lecture followed by its exercise, then the About pages ---------
+def chapter_entries(root: Path = ROOT) -> list[str]:
+    """Toctree entries in reading order: per chapter (sorted by name), its lecture, then its exercise."""
+    lectures = {p.stem for p in (root / "course").glob("*.ipynb") if is_chapter(p.stem)}
+    exercises = {p.stem for p in (root / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name}
+    entries = []
+    for stem in sorted(lectures | exercises):
+        entries += [f"lectures/{stem}"] * (stem in lectures) + [f"assignments/{stem}"] * (stem in exercises)
+    return entries
+
+
+def about_entries(root: Path = ROOT) -> list[str]:
+    """Course notebooks that are not chapters (the errata): pages of the About part, not lectures."""
+    return [f"lectures/{p.stem}" for p in sorted((root / "course").glob("*.ipynb")) if not is_chapter(p.stem)]
+
+
+TOC_SLOTS = {"{{ chapters }}": chapter_entries, "{{ course pages }}": about_entries}
+
+
+def fill_toc(app, docname: str, source: list[str]) -> None:
+    """The home page's toctrees name their slots; the entries come from the notebooks present."""
+    if docname == app.config.root_doc:
+        for slot, entries in TOC_SLOTS.items():
+            source[0] = source[0].replace(slot, "\n".join(entries()))
+
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -260,5 +330,6 @@ def setup(app):
     if not (MATHJAX / "tex-mml-chtml.js").is_file():
         raise RuntimeError(f"{MATHJAX} is missing: run `npm ci` in the repository root (MathJax for offline math)")
     generate()
+    app.connect("source-read", fill_toc)
     app.connect("build-finished", _finish)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

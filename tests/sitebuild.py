@@ -24,6 +24,7 @@ SITE = ROOT / "site"
 OUT = SITE / "_build" / "html"
 CACHE = SITE / "_build" / ".jupyter_cache"
 MATHJAX = ROOT / "node_modules" / "mathjax" / "es5" / "tex-mml-chtml.js"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 _DIGEST = SITE / "_build" / ".cache-code-digest"
 
 
@@ -41,7 +42,7 @@ def unavailable() -> str | None:
     for module in ("sphinx", "myst_nb", "jupyter_cache"):
         if importlib.util.find_spec(module) is None:
             return "the site needs the [site] extra: pip install -e '.[site]'"
-    if not MATHJAX.is_file() and shutil.which("npm") is None:
+    if not (MATHJAX.is_file() and AXE.is_file()) and shutil.which("npm") is None:
         return "node_modules/mathjax is missing and npm is not installed: run `npm ci` for the site"
     return None
 
@@ -57,7 +58,7 @@ def _code_digest() -> str:
 
 def _build() -> str:
     """Build as `make site` does (warnings are errors); '' or the reason it failed."""
-    if not MATHJAX.is_file():
+    if not (MATHJAX.is_file() and AXE.is_file()):
         subprocess.run([shutil.which("npm"), "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True,
                        capture_output=True)
     digest = _code_digest()

@@ -4,7 +4,8 @@ JupyterLab starts as `make lab` starts it (JUPYTER_CONFIG_PATH=lab/: nbgrader's 
 formgrader, no create-assignment), on 127.0.0.1 with a random free port and a token, in a throw-away copy of the
 course root holding the released chapter 1 exercise, so running cells and Validate (which saves the notebook)
 never touch the repository. The test runs every cell of the untouched exercise and expects a self-check verdict,
-presses Validate, opens the assignment list, and stops the server through its API. Needs Debian's chromium
+presses Validate (one line per question, autograder.lab), opens the assignment list, fetches the released
+exercise from the exchange, and stops the server through its API. Needs Debian's chromium
 (`make browser`); skips, saying so, without it. Screenshots go to tests/screenshots/ (git-ignored).
 """
 
@@ -97,6 +98,7 @@ def lab(tmp_path):
     (home / NOTEBOOK).write_text(_released_notebook(), encoding="utf-8")
     shutil.copy2(ROOT / "nbgrader_config.py", home / "nbgrader_config.py")  # its data dir becomes <home>/var
     (home / "var" / "exchange").mkdir(parents=True)
+    (home / "var" / "student").mkdir(parents=True)
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ,
            "JUPYTER_CONFIG_PATH": str(ROOT / "lab"),           # what `make lab` sets: the student-side config
@@ -106,6 +108,10 @@ def lab(tmp_path):
            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
     for var in ("JUPYTER_PLATFORM_DIRS", "AUTOGRADER_DATA", "AUTOGRADER_DB_URL"):
         env.pop(var, None)
+    env["AUTOGRADER_DATA"] = str(home / "var")      # lab/nbgrader_config.py: the exchange and var/student here
+    release = subprocess.run([sys.executable, "-m", "nbgrader", "release_assignment", "--force", ASSIGNMENT],
+                             cwd=home, env=env, capture_output=True, text=True, timeout=300)   # as `make lab`
+    assert release.returncode == 0, release.stdout + release.stderr
     log = open(home / "lab.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -196,7 +202,9 @@ def test_student_runs_the_exercise_validates_and_sees_the_assignment_list(lab):
             button.click()
             dialog = page.wait_for_selector(".jp-Dialog:has-text('Validation Results')", timeout=420_000)
             text = dialog.inner_text()
-            assert "The following cell failed" in text and "✘" in text and "not answered yet" in text, text[:2000]
+            # one line per question (autograder.lab), under a count; never a test cell's source
+            assert "0 of " in text and "questions pass" in text and "Q1" in text, text[:2000]
+            assert "not answered" in text and "assert_passed" not in text, text[:2000]
             page.screenshot(path=str(SHOTS / "lab_validate.png"))
             page.click(".jp-Dialog .jp-mod-accept")
             page.wait_for_selector(".jp-Dialog", state="detached")
@@ -210,6 +218,12 @@ def test_student_runs_the_exercise_validates_and_sees_the_assignment_list(lab):
             page.click(".lm-Menu-item[data-command='nbgrader:open-assignment-list']")
             panel = page.wait_for_selector("#nbgrader-assignment-list:has-text('Released assignments')")
             assert "Downloaded assignments" in panel.inner_text() and "Submitted assignments" in panel.inner_text()
+            # the released exercise is listed (course vc4ml, from the exchange) and fetches into var/student/
+            page.wait_for_selector(f"#released_assignments_list:has-text('{ASSIGNMENT}')", timeout=120_000)
+            page.click("#released_assignments_list button:has-text('Fetch')")
+            page.wait_for_selector(f"#fetched_assignments_list:has-text('{ASSIGNMENT}')", timeout=120_000)
+            fetched = lab["home"] / "var" / "student" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+            assert fetched.is_file(), sorted(str(p) for p in lab["home"].rglob("*.ipynb"))
             page.screenshot(path=str(SHOTS / "lab_assignment_list.png"))
         except Exception:
             page.screenshot(path=str(SHOTS / "lab_failure.png"))
@@ -219,3 +233,43 @@ def test_student_runs_the_exercise_validates_and_sees_the_assignment_list(lab):
     assert _get(f"{lab['url']}/formgrader", lab["token"]) == 404, "the formgrader is served to students"
     assert external == [], f"requests off this machine: {external}"
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+def test_validate_answers_with_one_line_per_question(tmp_path):
+    """The Validate button's server side (autograder.lab, enabled in lab/): a right answer, a wrong one and
+    stubs give a ✔ line, a ✘ line with its diagnosis and "not answered", with a count and no test source."""
+    import nbformat
+
+    from autograder.lab import TeachingValidator
+
+    nb = nbformat.reads(_released_notebook(), as_version=4)
+    solution = nbformat.read(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells
+               if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+           if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+    assert len(ids) >= 3, ids
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id == ids[0]:
+            cell.source = "\n".join(l for l in answers[grade_id].splitlines() if "SOLUTION" not in l)
+        elif grade_id == ids[1]:        # a wrong answer with the right name: the stub's function, returning 0
+            name = re.search(r"def (\w+)\(([^)]*)\)", cell.source)
+            cell.source = f"def {name[1]}({name[2]}):\n    return 0.0 * {name[2].split(',')[0]}"
+    path = tmp_path / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    path.parent.mkdir()
+    nbformat.write(nb, path)
+    result = TeachingValidator().validate(str(path))
+    (failed,) = result["failed"]
+    lines = failed["source"].splitlines()
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+    assert len(lines) == len(tests), lines
+    assert lines[0].startswith("Q1") and "✔" in lines[0], lines[0]
+    assert lines[1].startswith("Q2") and "✘" in lines[1] and len(lines[1]) > 20, lines[1]
+    assert all(line.endswith("not answered") for line in lines[2:]), lines
+    assert failed["raw_error"].startswith(f"1 of {len(lines)} questions pass"), failed["raw_error"]
+    for cell in tests:    # the dialog shows verdicts, never a test cell's code
+        leaked = [code for code in map(str.strip, cell.source.splitlines()) if len(code) > 12
+                  and code in failed["source"]]
+        assert not leaked, leaked
+    print("\n".join(lines))
