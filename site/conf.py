@@ -33,9 +33,23 @@ import nbformat
 SITE = Path(__file__).resolve().parent
 ROOT = SITE.parent
 MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
-# The course's public repository (the header button and the footer link on every page). Set VC4ML_REPOSITORY_URL
-# to build for a fork.
-REPOSITORY_URL = os.environ.get("VC4ML_REPOSITORY_URL", "https://github.com/vc4ml/vector-calculus-for-ml")
+
+
+def _repository_url() -> str:
+    """The course's public repository: VC4ML_REPOSITORY_URL, else this checkout's `origin` remote (as https);
+    '' when neither exists: the pages then link the zip of the course's files (_ext/run_locally.py)."""
+    url = os.environ.get("VC4ML_REPOSITORY_URL", "")
+    if not url:
+        try:
+            url = subprocess.run(["git", "remote", "get-url", "origin"], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            url = ""
+    url = re.sub(r"^git@([^:]+):", r"https://\1/", url)
+    return url if url.startswith("https://") else ""
+
+
+REPOSITORY_URL = _repository_url()   # the header button and the footer link on every page
 GENERATED = {"lectures": SITE / "lectures", "assignments": SITE / "assignments"}
 STUDENT = GENERATED["assignments"] / "_student"     # snapshots of exercises/<name>/<name>.ipynb, the downloads
 sys.path.insert(0, str(SITE / "_ext"))
@@ -77,7 +91,7 @@ html_theme_options = {
     "use_download_button": True,         # .ipynb (lectures: the course notebook; exercises: the student version)
     "use_fullscreen_button": True,
     "repository_url": REPOSITORY_URL,    # the header's repository button, on every page
-    "use_repository_button": True,
+    "use_repository_button": bool(REPOSITORY_URL),
     "footer_content_items": ["run-locally.html", "copyright.html"],   # _templates/: every page says how to run
     "navigation_with_keys": False,
     "navbar_persistent": [],             # sbt 1.4 + pydata 0.20 would otherwise add a second search bar on top

@@ -104,8 +104,14 @@ def _fill_recipe(app, docname: str, source: list[str]) -> None:
         wheel = app.config.course_wheel
         source[0] = (source[0].replace("{{ run recipe }}", recipe(wheel))
                      .replace("{{ wheel link }}", f'<a href="{wheel}" download>{wheel}</a>')
-                     .replace("{{ repository link }}",
-                              f"[course repository]({app.config.html_theme_options['repository_url']})"))
+                     .replace("{{ repository link }}", _repository_markdown(app)))
+
+
+def _repository_markdown(app) -> str:
+    """The repository as a link; without a known public address (conf.REPOSITORY_URL is empty) the page says
+    so rather than invent one. The solutions and hidden tests it holds are never put on the site."""
+    url = app.config.html_theme_options.get("repository_url", "")
+    return f"[course repository]({url})" if url else "course repository (ask your teacher for its address)"
 
 
 def _page_context(app, pagename, templatename, context, doctree) -> None:
