@@ -643,11 +643,20 @@ def test_lecture_renders_math_output_and_figures_offline(page, name):
         text = page.inner_text("main")
         assert "jax " in text and "x64: True" in text, "the set-up cell's output (check.environment()) is missing"
         assert "✔" in text, "no passing check in the executed lecture"
+        page.set_viewport_size({"width": 1366, "height": 900})
+        wide = page.evaluate(WIDER_THAN_COLUMN)
+        assert not wide, f"code or output wider than its column at 1366 px: {wide[:3]}"
     except AssertionError:
         page.screenshot(path=str(SHOTS / f"site_{name}_FAILED.png"), full_page=True)
         raise
     if name == LECTURES[0]:
         page.screenshot(path=str(SHOTS / f"site_{name}.png"))
+
+
+# Blocks of code or printed output that scroll sideways: [first line, block width, column width].
+WIDER_THAN_COLUMN = """() => [...document.querySelectorAll('main pre')]
+    .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+    .map(e => [(e.textContent || '').split('\\n')[0].slice(0, 60), e.scrollWidth, e.clientWidth])"""
 
 
 @pytest.mark.slow
