@@ -75,7 +75,9 @@ def _freeze(value, channel, depth: int = 0):
         for name in global_names(value.__code__):
             if isinstance(value.__globals__.get(name), (StudentFunction, Missing)):
                 raise _Unkeyable
+        keyword = sorted((value.__kwdefaults__ or {}).items())   # `lambda *a, i=i: ...` keeps i here
         return (value.__code__, tuple(_freeze(d, channel, depth + 1) for d in value.__defaults__ or ()),
+                tuple((k, _freeze(v, channel, depth + 1)) for k, v in keyword),
                 tuple(_freeze(c.cell_contents, channel, depth + 1) for c in value.__closure__ or ()))
     if isinstance(value, np.ndarray):
         return (value.dtype.str, value.shape, value.tobytes())
