@@ -96,7 +96,8 @@ site: $(STAMP) $(MATHJAX)
 # lab/ holds the student-side Jupyter config: nbgrader's assignment list and Validate (one line per question,
 # autograder.lab), not the formgrader. JupyterLab starts at the course root (lectures and exercises one click
 # away; nbgrader_config.py is read), every released exercise is put in the exchange, and the Assignment List
-# fetches into var/student/ (lab/nbgrader_config.json) and submits back through the exchange.
+# fetches into var/student/ (lab/nbgrader_config.py) and submits back through the exchange, where
+# `python -m autograder collect <assignment> --exchange` collects (student id: NBGRADER_STUDENT_ID or login).
 lab: $(STAMP)
 	@mkdir -p var/exchange var/student
 	@for a in $$(ls exercises); do $(VENV)/bin/nbgrader release_assignment --force --log-level=WARN $$a; done

@@ -9,7 +9,8 @@ from pathlib import Path
 
 EXAMPLES = {
     "release": "python -m autograder release ch01_univariate   (or --all)",
-    "collect": "python -m autograder collect ch01_univariate ~/Downloads/submissions [--force]",
+    "collect": "python -m autograder collect ch01_univariate ~/Downloads/submissions "
+               "[--force]   (or --exchange)",
     "autograde": "python -m autograder autograde ch01_univariate [ch02_gradients ...|--all] --jobs 2 "
                  "[--student alice] [--force] [--autodiff flag] [--memory 4G]",
     "feedback": "python -m autograder feedback ch01_univariate [--student alice] [--force]   (or --all)",
@@ -35,7 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     c = verb("collect", "Copy submissions into <data>/submitted/<student>/<assignment>/ from nbgrader's layout "
              "(<dir>/<student>/<assignment>/) or a flat folder of <student>_*.ipynb files (LMS downloads).")
     c.add_argument("assignment")
-    c.add_argument("source", type=Path, help="folder holding the submissions")
+    c.add_argument("source", type=Path, nargs="?", help="folder of submissions")
+    c.add_argument("--exchange", action="store_true",
+                   help="the latest submission per student from nbgrader's exchange "
+                        "(<data>/exchange/vc4ml/inbound, where the Assignment List "
+                        "submits)")
     c.add_argument("--force", action="store_true", help="replace submissions collected before")
     c.add_argument("--pattern", help="regex on flat file names with a (?P<student>...) group")
     a = verb("autograde", "Autograde submissions with nbgrader, several at once with a progress bar, and print the "
@@ -122,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise course.CourseError("name an assignment or pass --all")
             pipeline.release(course.assignments() if args.all else [args.assignment])
         elif args.verb == "collect":
+            if (args.source is None) == (not args.exchange):
+                raise course.CourseError("collect: give a folder of submissions or "
+                                         "--exchange, not both")
             pipeline.collect(args.assignment, args.source, args.force, args.pattern)
         elif args.verb == "autograde":
             pipeline.autograde(_assignments(args, course), args.student, args.jobs, args.force, args.autodiff,

@@ -153,3 +153,50 @@ def test_the_copy_is_all_or_nothing(data, tmp_path):
     assert "a/b/deep.txt" in submitted(data, "alice")
     assert not [p for p in data.iterdir() if p.name.startswith(".collect-")]
     shutil.rmtree(tmp_path / "alice")
+
+
+def test_exchange_collects_the_latest_submission_per_student_and_refuses_odd_names(
+        data, tmp_path, capsys):
+    """nbgrader's inbound layout, <student>+<assignment>+<time>[+<random>], as the
+    Assignment List's Submit writes it (tests/test_lab.py submits in the browser)."""
+    inbound = data / "exchange" / "vc4ml" / "inbound"
+
+    def submission(name, version="x"):
+        (inbound / name).mkdir(parents=True)
+        nb = json.loads(NOTEBOOK)
+        nb["metadata"]["version"] = version
+        (inbound / name / f"{A}.ipynb").write_text(json.dumps(nb))
+        return inbound / name
+
+    submission(f"alice+{A}+2026-11-29 09:30:00.000000 UTC+abc_-=", "old")
+    late = submission(f"alice+{A}+2026-11-29 10:15:00.000000 UTC+Zz9", "new")
+    (late / "timestamp.txt").write_text("2026-11-29 10:15:00.000000 UTC")
+    submission(f"bob+{A}+2026-11-29 11:00:00.000000 UTC")          # no random suffix
+    submission(f"-rf+{A}+2026-11-29 11:00:00.000000 UTC")      # no usable student id
+    submission(f"carol+{A}+yesterday")                          # no timestamp
+    submission("bob+ch02_gradients+2026-11-29 11:00:00.000000 UTC")  # not this one
+    (inbound / f"mallory+{A}+2026-11-29 12:00:00.000000 UTC").symlink_to(
+        ROOT / "solutions" / A)
+    (inbound / f"eve+{A}+2026-11-29 12:00:00.000000 UTC").write_text("not a folder")
+
+    assert main(["collect", A, "--exchange"]) == 2
+    out, err = capsys.readouterr()
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "collected" in lines["alice"] and "the latest of 2" in lines["alice"], out
+    assert "10:15:00 UTC" in lines["alice"] and "collected" in lines["bob"], out
+    assert "'-rf' is not a usable student id" in lines["-rf"], out
+    assert "not nbgrader's" in lines["carol"], out
+    assert "a symbolic link" in lines["mallory"], out
+    assert "not a submission folder" in lines["eve"], out
+    assert "refused something" in err, err
+    nb = json.loads((data / "submitted" / "alice" / A / f"{A}.ipynb").read_text())
+    assert nb["metadata"]["version"] == "new"
+    assert submitted(data, "alice") == [f"{A}.ipynb", "timestamp.txt"]
+    assert (data / "submitted" / "alice" / A / "timestamp.txt").read_text().startswith(
+        "2026-11-29 10:15")
+    assert submitted(data, "bob") == [f"{A}.ipynb", "timestamp.txt"]
+    assert sorted(p.name for p in (data / "submitted").iterdir()) == ["alice", "bob"]
+    assert not (data / "submitted" / "bob" / "ch02_gradients").exists()
+
+    assert main(["collect", A]) == 2 and "or --exchange" in capsys.readouterr().err
+    assert main(["collect", A, str(tmp_path), "--exchange"]) == 2

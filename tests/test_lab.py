@@ -5,7 +5,9 @@ formgrader, no create-assignment), on 127.0.0.1 with a random free port and a to
 course root holding the released chapter 1 exercise, so running cells and Validate (which saves the notebook)
 never touch the repository. The test runs every cell of the untouched exercise and expects a self-check verdict,
 presses Validate (one line per question, autograder.lab), opens the assignment list, fetches the released
-exercise from the exchange, and stops the server through its API. Needs Debian's chromium
+exercise from the exchange, and stops the server through its API. The round trip test then answers Q1,
+validates, submits through the Assignment List (student id alice: NBGRADER_STUDENT_ID), collects from the
+exchange, autogrades and opens the student's feedback page. Needs Debian's chromium
 (`make browser`); skips, saying so, without it. Screenshots go to tests/screenshots/ (git-ignored).
 """
 
@@ -29,6 +31,7 @@ import pytest
 from notebooks import ROOT
 
 ASSIGNMENT = "ch01_univariate"
+STUDENT = "alice"
 NOTEBOOK = f"exercises/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
 SHOTS = ROOT / "tests" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -101,6 +104,7 @@ def lab(tmp_path):
     (home / "var" / "student").mkdir(parents=True)
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ,
+           "NBGRADER_STUDENT_ID": STUDENT,     # who submits (lab/nbgrader_config.py)
            "JUPYTER_CONFIG_PATH": str(ROOT / "lab"),           # what `make lab` sets: the student-side config
            "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),       # nothing from this machine's user config
            "JUPYTER_DATA_DIR": str(home / ".local"),
@@ -113,6 +117,7 @@ def lab(tmp_path):
                              cwd=home, env=env, capture_output=True, text=True, timeout=300)   # as `make lab`
     assert release.returncode == 0, release.stdout + release.stderr
     log = open(home / "lab.log", "w")
+    started = time.monotonic()
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", "--allow-root",
@@ -122,7 +127,7 @@ def lab(tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_jupyter(server, url, token, home / "lab.log", "jupyter lab")
-        yield {"url": url, "token": token, "home": home}
+        yield {"url": url, "token": token, "home": home, "env": env, "started": started}
         children = psutil.Process(server.pid).children(recursive=True)
         assert _get(f"{url}/api/shutdown", token, method="POST") == 200
         assert server.wait(timeout=60) == 0, "jupyter lab did not exit cleanly"
@@ -273,3 +278,135 @@ def test_validate_answers_with_one_line_per_question(tmp_path):
                   and code in failed["source"]]
         assert not leaked, leaked
     print("\n".join(lines))
+
+
+def _answer_first_question(path) -> str:
+    """Write the solution's Q1 answer into the fetched notebook's first answer cell (as
+    a student would type it, without the solution markers); return its grade id."""
+    import nbformat
+
+    def answers(nb):
+        return [c for c in nb.cells if c.cell_type == "code"
+                and c.metadata.get("nbgrader", {}).get("solution")]
+
+    nb = nbformat.read(path, as_version=4)
+    solution = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    cell, grade_id = answers(nb)[0], answers(nb)[0].metadata["nbgrader"]["grade_id"]
+    (right,) = [c.source for c in answers(nbformat.read(solution, as_version=4))
+                if c.metadata["nbgrader"]["grade_id"] == grade_id]
+    cell.source = "\n".join(l for l in right.splitlines() if "SOLUTION" not in l)
+    nbformat.write(nb, path)
+    return grade_id
+
+
+def _instructor(lab, *args: str, timeout: float = 600) -> str:
+    """`python -m autograder ...` on the test's data folder (<home>/var) and course root
+    (<home>, a copy), as the instructor runs it, without the student's lab config."""
+    env = {k: v for k, v in lab["env"].items()
+           if k not in ("JUPYTER_CONFIG_PATH", "NBGRADER_STUDENT_ID")}
+    env["AUTOGRADER_COURSE_ROOT"] = str(lab["home"])
+    r = subprocess.run([sys.executable, "-m", "autograder", *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    said = f"autograder {' '.join(args)}:\n{r.stdout[-3000:]}{r.stderr[-3000:]}"
+    assert r.returncode == 0, said
+    return r.stdout
+
+
+SCORES = """() => [...document.querySelectorAll('tr')]
+    .filter(r => r.cells[0].tagName === 'TD')
+    .map(r => [r.cells[0].textContent, r.cells[1].className, r.cells[1].textContent])"""
+
+
+def test_round_trip_fetch_answer_validate_submit_collect_autograde_feedback(lab):
+    """The student fetches ch01 in the Assignment List; Q1 is answered by editing the
+    fetched file before it is opened (the solution's answer); Validate in the notebook
+    says 1 question passes; Submit in the Assignment List puts it into the exchange;
+    the instructor's release, collect --exchange, autograde and feedback run as
+    subprocesses; the feedback page, opened in Chromium, gives Q1 its points and the others 0."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    home = lab["home"]
+    fetched = home / "var" / "student" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=CHROMIUM_ARGS)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1400})
+        external, errors = [], []
+        local = (lab["url"], lab["url"].replace("http", "ws"), "data:", "blob:",
+                 "file:")
+        ctx.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith(local)
+                  else (external.append(route.request.url), route.abort()))
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.set_default_timeout(120_000)
+        try:
+            # 1. fetch in the Assignment List
+            page.goto(f"{lab['url']}/lab?token={lab['token']}")
+            page.wait_for_selector(".lm-MenuBar-item:has-text('Nbgrader')")
+            _menu(page, "Nbgrader", "nbgrader:open-assignment-list")
+            listed = "#{}_assignments_list:has-text('" + ASSIGNMENT + "')"
+            page.wait_for_selector(listed.format("released"))
+            page.click("#released_assignments_list button:has-text('Fetch')")
+            page.wait_for_selector(listed.format("fetched"))
+            assert fetched.is_file(), sorted(str(p) for p in home.rglob("*.ipynb"))
+
+            # 2. answer Q1 in the fetched file, open it, Validate: one question passes
+            _answer_first_question(fetched)
+            where = fetched.relative_to(home)
+            page.goto(f"{lab['url']}/lab/tree/{where}?token={lab['token']}")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+            page.click(".jp-NotebookPanel-toolbar [data-jp-item-name='runAll']"
+                       ":has-text('Validate')")
+            dialog = page.wait_for_selector(".jp-Dialog:has-text('Validation Results')",
+                                            timeout=420_000)
+            print(f"\nserver start to the first verdict (Validate): "
+                  f"{time.monotonic() - lab['started']:.1f} s")
+            text = dialog.inner_text()
+            assert "1 of " in text and "questions pass" in text, text[:2000]
+            assert "✔" in text and "not answered" in text, text[:2000]
+            page.screenshot(path=str(SHOTS / "lab_roundtrip_validate.png"))
+            page.click(".jp-Dialog .jp-mod-accept")
+            page.wait_for_selector(".jp-Dialog", state="detached")
+
+            # 3. Submit in the Assignment List: into the exchange's inbound folder
+            _menu(page, "Nbgrader", "nbgrader:open-assignment-list")
+            page.click(f"#fetched_assignments_list .list_item:has-text('{ASSIGNMENT}') "
+                       "button:has-text('Submit')")
+            page.wait_for_selector(listed.format("submitted"))
+            inbound = home / "var" / "exchange" / "vc4ml" / "inbound"
+            names = [d.name.split("+")[:2] for d in inbound.iterdir()]
+            assert names == [[STUDENT, ASSIGNMENT]], names
+            page.screenshot(path=str(SHOTS / "lab_roundtrip_submitted.png"))
+        except Exception:
+            page.screenshot(path=str(SHOTS / "lab_roundtrip_failure.png"))
+            browser.close()
+            raise
+
+        # 4. the instructor: release (records the tests in the gradebook), collect from
+        # the exchange, autograde, feedback
+        source = ROOT / "solutions" / ASSIGNMENT
+        shutil.copytree(source, home / "solutions" / ASSIGNMENT)
+        _instructor(lab, "release", ASSIGNMENT)
+        out = _instructor(lab, "collect", ASSIGNMENT, "--exchange")
+        assert STUDENT in out and "collected" in out, out
+        _instructor(lab, "autograde", ASSIGNMENT, "--jobs", "1")
+        _instructor(lab, "feedback", ASSIGNMENT)
+
+        # 5. the student's feedback page: Q1 full marks, every other question 0
+        feedback = home / "var" / "feedback" / STUDENT / ASSIGNMENT / "feedback.html"
+        try:
+            page.goto(feedback.as_uri())
+            rows = page.evaluate(SCORES)
+            print(f"server start to the feedback page: "
+                  f"{time.monotonic() - lab['started']:.1f} s")
+            shot = SHOTS / "lab_roundtrip_feedback.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert len(rows) >= 3 and rows[0][0] == "Q1" and rows[0][1] == "full", rows
+    assert all(cls == "zero" and score.startswith("0 /")
+               for _, cls, score in rows[1:]), rows
+    assert external == [], f"requests off this machine: {external}"
+    assert errors == [], f"JavaScript errors: {errors}"

@@ -1,6 +1,9 @@
-"""`collect`: bring submissions into <data>/submitted/<student>/<assignment>/ from the two usual shapes.
+"""`collect`: bring submissions into <data>/submitted/<student>/<assignment>/ from the usual shapes.
 
 * nbgrader's layout: ``<dir>/<student>/<assignment>/<assignment>.ipynb`` (+ any other files, timestamp.txt);
+* nbgrader's exchange (``collect --exchange``), as the Assignment List submits:
+  ``<data>/exchange/vc4ml/inbound/<student>+<assignment>+<time>[+<random>]``; the latest
+  folder per student (by the time in its name) is collected, its line counts the others;
 * a flat folder of notebooks named by student, as an LMS download comes: ``alice.ipynb``,
   ``alice_ch01_univariate.ipynb`` or Canvas' ``smithalice_12345_678_ch01_univariate.ipynb``: the student id is
   the part of the name before the first underscore (or ``--pattern`` with a ``(?P<student>...)`` group).
@@ -32,6 +35,10 @@ from . import course, intake
 DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.\-]+?)(?:_.*)?\.ipynb$"
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 SKIPPED_DIRS = {".ipynb_checkpoints", "__pycache__"}
+COURSE_ID = "vc4ml"      # as nbgrader_config.py and lab/nbgrader_config.py
+# nbgrader's submit: <student>+<assignment>+<timestamp>[+<random string>]
+INBOUND = re.compile(r"^(?P<student>[^+]*)\+(?P<assignment>[^+]*)\+(?P<stamp>[^+]+)"
+                     r"(?:\+[A-Za-z0-9_=\-]+)?$")
 
 
 @dataclass
@@ -176,6 +183,19 @@ def _submission(assignment: str, student: str, source: Path, notebook: Path | No
     return Collected(student, source, "; ".join([status] + [p for p in problems if p]), bool(skipped))
 
 
+def _folder(assignment: str, student: str, folder: Path, force: bool) -> Collected:
+    """One submission folder holding ``<assignment>.ipynb`` and any other files."""
+    files, refused = _walk(folder)
+    name = Path(f"{assignment}.ipynb")
+    notebook = folder / name if name in files else None
+    extras = [(folder / p, p) for p in files if p != name]
+    if notebook is None and not extras:
+        also = f"; refused: {', '.join(refused)}" if refused else ""
+        why = f"refused: no files (missing {name}){also}"
+        return Collected(student, folder, why, True)
+    return _submission(assignment, student, folder, notebook, extras, force, refused)
+
+
 def _nested(assignment: str, source: Path, force: bool) -> list[Collected]:
     out = []
     for entry in sorted(source.iterdir()):
@@ -185,16 +205,59 @@ def _nested(assignment: str, source: Path, force: bool) -> list[Collected]:
         if entry.is_symlink() or folder.is_symlink() or not folder.is_dir():
             out.append(Collected(entry.name, folder, "refused: a symbolic link or not a folder", True))
             continue
-        files, refused = _walk(folder)
-        name = Path(f"{assignment}.ipynb")
-        notebook = folder / name if name in files else None
-        extras = [(folder / p, p) for p in files if p != name]
-        if notebook is None and not extras:
-            out.append(Collected(entry.name, folder, f"refused: no files (missing {name})"
-                                 + (f"; refused: {', '.join(refused)}" if refused else ""), True))
-            continue
-        out.append(_submission(assignment, entry.name, folder, notebook, extras, force, refused))
+        out.append(_folder(assignment, entry.name, folder, force))
     return out
+
+
+def _stamp(text: str) -> datetime:
+    """The UTC time of an nbgrader timestamp ("2026-11-29 20:55:01.123456 UTC");
+    ValueError if it is not one."""
+    from nbgrader.utils import parse_utc
+
+    if not re.fullmatch(r"\d{4}-\d\d-\d\d[ T][0-9:.]+( [A-Za-z0-9:+\-]+)?", text):
+        raise ValueError(text)
+    return parse_utc(text)
+
+
+def collect_exchange(assignment: str, root: Path | None = None,
+                     force: bool = False) -> list[Collected]:
+    """The latest submission per student in nbgrader's inbound folder under ``root``
+    (default <data>/exchange, as nbgrader_config.py)."""
+    course.require_assignment(assignment)
+    inbound = (root or course.data_dir() / "exchange") / COURSE_ID / "inbound"
+    if not inbound.is_dir():
+        raise course.CourseError(f"no such folder: {inbound} (nothing released or "
+                                 f"submitted through the exchange there)")
+    out, by_student = [], defaultdict(list)
+    for entry in sorted(inbound.iterdir()):
+        match = INBOUND.match(entry.name)
+        if match and match["assignment"] != assignment:
+            continue                                   # another assignment's submission
+        student = match["student"] if match else "?"
+        mode = entry.lstat().st_mode
+        try:
+            when = _stamp(match["stamp"]) if match else None
+        except (ValueError, OverflowError):
+            when = None
+        if not match or when is None:
+            out.append(Collected(student, entry, "refused: the name is not nbgrader's "
+                                 f"<student>+{assignment}+<time> layout", True))
+        elif not stat.S_ISDIR(mode):
+            why = f"refused: {_kind(mode)}, not a submission folder"
+            out.append(Collected(student, entry, why, True))
+        else:
+            by_student[student].append((when, entry))
+    for student, found in sorted(by_student.items()):
+        found.sort()
+        when, latest = found[-1]
+        item = _folder(assignment, student, latest, force)
+        if len(found) > 1:
+            stamp = f"{when:%Y-%m-%d %H:%M:%S} UTC"
+            item.status += f"; the latest of {len(found)} ({stamp})"
+        out.append(item)
+    if not out:
+        raise course.CourseError(f"no submissions of {assignment} in {inbound}")
+    return sorted(out, key=lambda c: (c.student, c.source.name))
 
 
 def _flat(assignment: str, source: Path, regex: re.Pattern, force: bool) -> list[Collected]:

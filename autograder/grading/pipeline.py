@@ -26,8 +26,13 @@ def release(names: list[str]) -> None:
     say(f"next: {CLI} collect {names[0] if len(names) == 1 else '<assignment>'} <folder of submissions>")
 
 
-def collect(assignment: str, source: Path, force: bool, pattern: str | None) -> list[collecting.Collected]:
-    items = collecting.collect(assignment, source, force, pattern)
+def collect(assignment: str, source: Path | None, force: bool,
+            pattern: str | None) -> list[collecting.Collected]:
+    """From the folder ``source``, or from nbgrader's exchange when it is None."""
+    if source is None:
+        items = collecting.collect_exchange(assignment, force=force)
+    else:
+        items = collecting.collect(assignment, source, force, pattern)
     for item in items:
         say(f"{safe_text.one_line(item.student):>24}  {safe_text.one_line(item.status)}  "
             f"({safe_text.one_line(item.source.name)})")
