@@ -159,6 +159,19 @@ FIRST_VERDICT = """() => {
 STARTED = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-InputPrompt')]
     .some(p => /\\[[0-9*]+\\]/.test(p.textContent))"""
 
+def _offline_page(ctx, lab, *also: str):
+    """A page that may load only from the lab server (and ``also``): any other request is
+    aborted and recorded in ``external``; page errors go to ``errors``."""
+    external, errors = [], []
+    local = (lab["url"], lab["url"].replace("http", "ws"), "data:", "blob:", *also)
+    ctx.route("**/*", lambda route: route.continue_()
+              if route.request.url.startswith(local)
+              else (external.append(route.request.url), route.abort()))
+    page = ctx.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page, external, errors
+
+
 
 def test_student_runs_the_exercise_validates_and_sees_the_assignment_list(lab):
     from playwright.sync_api import sync_playwright
@@ -167,12 +180,7 @@ def test_student_runs_the_exercise_validates_and_sees_the_assignment_list(lab):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         ctx = browser.new_context(viewport={"width": 1400, "height": 1400})
-        external, errors = [], []
-        local = (lab["url"], lab["url"].replace("http", "ws"), "data:", "blob:")
-        ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith(local)
-                  else (external.append(route.request.url), route.abort()))
-        page = ctx.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page, external, errors = _offline_page(ctx, lab)
         page.set_default_timeout(90_000)
         try:
             # 1. open the exercise; the kernel is up when the toolbar names it
@@ -332,14 +340,7 @@ def test_round_trip_fetch_answer_validate_submit_collect_autograde_feedback(lab)
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=CHROMIUM_ARGS)
         ctx = browser.new_context(viewport={"width": 1400, "height": 1400})
-        external, errors = [], []
-        local = (lab["url"], lab["url"].replace("http", "ws"), "data:", "blob:",
-                 "file:")
-        ctx.route("**/*", lambda route: route.continue_()
-                  if route.request.url.startswith(local)
-                  else (external.append(route.request.url), route.abort()))
-        page = ctx.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page, external, errors = _offline_page(ctx, lab, "file:")
         page.set_default_timeout(120_000)
         try:
             # 1. fetch in the Assignment List
