@@ -50,7 +50,7 @@ def _repository_url() -> str:
 
 
 REPOSITORY_URL = _repository_url()   # the header button and the footer link on every page
-GENERATED = {"lectures": SITE / "lectures", "assignments": SITE / "assignments"}
+GENERATED = {"lectures": SITE / "lectures", "assignments": SITE / "assignments", "practice": SITE / "practice"}
 STUDENT = GENERATED["assignments"] / "_student"     # snapshots of exercises/<name>/<name>.ipynb, the downloads
 sys.path.insert(0, str(SITE / "_ext"))
 
@@ -243,14 +243,35 @@ def assignment_copy(path: Path, released: bool | None = None):
     return nb
 
 
+def practice_copy(path: Path):
+    """A practice notebook's page: each cell tagged `solution` is folded under its problem ("Show solution")."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = set(cell.metadata.get("tags", []))
+        if "solution" in tags and cell.cell_type == "code":
+            cell.metadata["tags"] = sorted(tags | {"hide-input"})
+            cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
+        elif cell.cell_type == "markdown":
+            cell.source = link_lectures(cell.source)
+    rel = Path("..", "..", "course", "practice", path.name).as_posix()
+    _insert_after_title(nb, f"{{download}}`Download these problems as a notebook <{rel}>` (new numbers on "
+                            "every run; in JupyterLab the solutions start folded). Nothing here is graded.",
+                        "site-download")
+    if _lecture_exists(path.stem):
+        _insert_after_title(nb, f"**Lecture:** {{doc}}`../lectures/{path.stem}`.", "site-lecture")
+    return nb
+
+
 # -- the table of contents: conventions, then each lecture followed by its exercise, then the About pages ---------
 def chapter_entries(root: Path = ROOT) -> list[str]:
-    """Toctree entries in reading order: per chapter (sorted by name), its lecture, then its exercise."""
+    """Toctree entries in reading order: per chapter (sorted by name), its lecture, its exercise, its practice."""
     lectures = {p.stem for p in (root / "course").glob("*.ipynb") if is_chapter(p.stem)}
     exercises = {p.stem for p in (root / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name}
+    practice = {p.stem for p in (root / "course" / "practice").glob("*.ipynb") if is_chapter(p.stem)}
     entries = []
-    for stem in sorted(lectures | exercises):
-        entries += [f"lectures/{stem}"] * (stem in lectures) + [f"assignments/{stem}"] * (stem in exercises)
+    for stem in sorted(lectures | exercises | practice):
+        entries += ([f"lectures/{stem}"] * (stem in lectures) + [f"assignments/{stem}"] * (stem in exercises)
+                    + [f"practice/{stem}"] * (stem in practice))
     return entries
 
 
@@ -285,6 +306,7 @@ def generate(app=None) -> dict[str, list[Path]]:
         "assignments": {f"{name}.ipynb": assignment_copy(ROOT / "solutions" / name / f"{name}.ipynb",
                                                          released=text is not None)
                         for name, text in students.items()},
+        "practice": {p.name: practice_copy(p) for p in sorted((ROOT / "course" / "practice").glob("*.ipynb"))},
     }
     written = {}
     for kind, notebooks in wanted.items():
@@ -324,6 +346,8 @@ def _fix_source_downloads(outdir: Path) -> None:
     sources = outdir / "_sources"
     for page in (sources / "lectures").glob("*.ipynb"):
         shutil.copyfile(ROOT / "course" / page.name, page)
+    for page in (sources / "practice").glob("*.ipynb"):
+        shutil.copyfile(ROOT / "course" / "practice" / page.name, page)
     for page in (sources / "assignments").glob("*.ipynb"):
         student = STUDENT / page.name
         if student.is_file():

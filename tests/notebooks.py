@@ -15,6 +15,10 @@ def lectures() -> list[Path]:
     return sorted((ROOT / "course").glob("*.ipynb"))
 
 
+def practice() -> list[Path]:
+    return sorted((ROOT / "course" / "practice").glob("*.ipynb"))
+
+
 def sources() -> list[Path]:
     return sorted((ROOT / "solutions").glob("*/*.ipynb"))
 

@@ -64,7 +64,8 @@ def _build() -> str:
     digest = _code_digest()
     if not _DIGEST.is_file() or _DIGEST.read_text() != digest:
         shutil.rmtree(CACHE, ignore_errors=True)
-    env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+    env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+           "VC4ML_PRACTICE_SEED": os.environ.get("VC4ML_PRACTICE_SEED", "20261129")}  # repeatable tests
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
                            str(SITE), str(OUT)], cwd=ROOT, env=env, capture_output=True, text=True,

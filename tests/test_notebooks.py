@@ -1,13 +1,14 @@
-"""Every lecture and every assignment source executes top to bottom on CPU, and is stored clean."""
+"""Every lecture, practice notebook and assignment source executes top to bottom on CPU, and is stored clean."""
 
 import re
 
 import pytest
 
-from notebooks import ROOT, execute, lectures, load, outputs_text, sources
+from notebooks import ROOT, execute, lectures, load, outputs_text, practice, sources
 from sitebuild import executed_lecture
 
-ALL = lectures() + sources()
+ALL = lectures() + practice() + sources()
+BUILT_BY_THE_SITE = {"course", "practice"}   # run once, by the site build (tests/sitebuild.py)
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
@@ -21,7 +22,7 @@ def test_stored_without_outputs_and_with_stable_ids(path):
 
 def _executes_and_every_check_passes(path):
     # A lecture's run is the site build's (tests/sitebuild.py): each notebook executes once per test run.
-    nb = (executed_lecture(path) if path.parent.name == "course" else None) or execute(path)
+    nb = (executed_lecture(path) if path.parent.name in BUILT_BY_THE_SITE else None) or execute(path)
     text = outputs_text(nb)
     if path.parent.name != "course":  # lectures may show a wrong answer's diagnosis on purpose
         assert "✘" not in text, "a check failed while running the solution:\n" + \
@@ -35,8 +36,24 @@ def _executes_and_every_check_passes(path):
 # One class per notebook: `make test` distributes with --dist loadscope (a class is a unit), so the notebooks
 # spread over the workers while each other module's fixtures are built once.
 for _path in ALL:
-    _name = f"TestExecutes_{_path.parent.name if _path.parent.name == 'course' else 'solution'}_{_path.stem}"
+    _kind = _path.parent.name if _path.parent.name in BUILT_BY_THE_SITE else "solution"
+    _name = f"TestExecutes_{_kind}_{_path.stem}"
     globals()[re.sub(r"\W", "_", _name)] = type(_name, (), {
         "pytestmark": [pytest.mark.slow],
         "test_executes_and_every_check_passes": lambda self, path=_path: _executes_and_every_check_passes(path),
     })
+
+
+PROBLEMS_PER_CHAPTER = 8
+
+
+@pytest.mark.parametrize("path", practice(), ids=lambda p: p.stem)
+def test_practice_has_enough_problems_each_with_a_folded_solution_and_a_self_check(path):
+    nb = load(path)
+    solutions = [c for c in nb["cells"] if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert len(solutions) >= PROBLEMS_PER_CHAPTER, f"{len(solutions)} problems with a solution cell"
+    folded = [c["id"] for c in solutions if not c["metadata"].get("jupyter", {}).get("source_hidden")]
+    assert not folded, f"solution cells not folded in JupyterLab (metadata.jupyter.source_hidden): {folded}"
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert code.count("practice.attempt(") >= PROBLEMS_PER_CHAPTER, "each problem has a self-check to try"
+    assert "practice.draw(" in code, "the parameters are drawn at random (practice.draw)"

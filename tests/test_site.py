@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import sitebuild
-from notebooks import ROOT, lectures, sources
+from notebooks import ROOT, lectures, practice, sources
 
 SITE = ROOT / "site"
 SHOTS = ROOT / "tests" / "screenshots"
@@ -41,6 +41,7 @@ CHAPTER = re.compile(r"ch\d+_")
 LECTURES = [p.stem for p in lectures() if CHAPTER.match(p.stem)]
 COURSE_PAGES = [p.stem for p in lectures() if not CHAPTER.match(p.stem)]   # the errata: About, not a lecture
 ASSIGNMENTS = [p.stem for p in sources() if p.stem == p.parent.name]
+PRACTICE = [p.stem for p in practice() if CHAPTER.match(p.stem)]
 
 
 @functools.cache
@@ -80,16 +81,26 @@ def test_published_assignment_has_no_hidden_tests_and_folds_every_solution(name)
     assert len(folded) == len(answers) >= 1
 
 
+@pytest.mark.parametrize("path", practice(), ids=lambda p: p.stem)
+def test_practice_page_folds_every_solution_and_offers_the_notebook(path):
+    nb = _conf().practice_copy(path)
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert solutions and all("hide-input" in c.metadata["tags"] for c in solutions)
+    assert all(c.metadata["mystnb"]["code_prompt_show"] == "Show solution" for c in solutions)
+    assert f"course/practice/{path.name}" in nb.cells[1].source + nb.cells[2].source
+
+
 def _first(cells, kind="markdown"):
     return [c for c in cells if c.cell_type == kind]
 
 
-def test_reading_order_is_each_lecture_then_its_exercise():
+def test_reading_order_is_each_lecture_then_its_exercise_then_its_practice():
     conf = _conf()
     entries = conf.chapter_entries()
     expected = []
-    for stem in sorted(set(LECTURES) | set(ASSIGNMENTS)):
-        expected += [f"lectures/{stem}"] * (stem in LECTURES) + [f"assignments/{stem}"] * (stem in ASSIGNMENTS)
+    for stem in sorted(set(LECTURES) | set(ASSIGNMENTS) | set(PRACTICE)):
+        expected += ([f"lectures/{stem}"] * (stem in LECTURES) + [f"assignments/{stem}"] * (stem in ASSIGNMENTS)
+                     + [f"practice/{stem}"] * (stem in PRACTICE))
     assert entries == expected and len(entries) >= 2
     assert conf.about_entries() == [f"lectures/{stem}" for stem in COURSE_PAGES]
     assert conf.is_chapter("ch08_optimisation") and not conf.is_chapter("errata")
@@ -98,10 +109,12 @@ def test_reading_order_is_each_lecture_then_its_exercise():
 def test_new_chapters_and_the_errata_find_their_place(tmp_path):
     conf = _conf()
     for rel in ["course/ch01_a.ipynb", "course/ch10_c.ipynb", "course/ch09_b.ipynb", "course/errata.ipynb",
-                "solutions/ch01_a/ch01_a.ipynb", "solutions/ch09_b/ch09_b.ipynb", "solutions/ch09_b/notes.ipynb"]:
+                "solutions/ch01_a/ch01_a.ipynb", "solutions/ch09_b/ch09_b.ipynb", "solutions/ch09_b/notes.ipynb",
+                "course/practice/ch01_a.ipynb"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("{}")
-    assert conf.chapter_entries(tmp_path) == ["lectures/ch01_a", "assignments/ch01_a", "lectures/ch09_b",
+    assert conf.chapter_entries(tmp_path) == ["lectures/ch01_a", "assignments/ch01_a", "practice/ch01_a",
+                                              "lectures/ch09_b",
                                               "assignments/ch09_b", "lectures/ch10_c"]
     assert conf.about_entries(tmp_path) == ["lectures/errata"]
 
