@@ -26,3 +26,15 @@ def test_lock_file_agrees_with_the_direct_pins():
     wanted = _pins(project["dependencies"] + [d for g in ("dev", "site") for d in project["optional-dependencies"][g]])
     lock = _pins((ROOT / "requirements.lock").read_text().splitlines())
     assert {k: lock.get(k) for k in wanted} == wanted
+
+
+def test_the_grading_stack_imports_without_building_a_uri_grammar():
+    # jsonschema >= 4.25 imports rfc3987-syntax when present, which builds a Lark grammar at import: 3 s of CPU
+    # in every process that imports nbformat (grader, workers, notebook runs). The lock pins jsonschema 4.24.
+    import subprocess
+    import sys
+
+    code = ("import sys, nbformat, nbclient, nbgrader.apps.api, jupyter_events; "
+            "print(sorted(m for m in ('rfc3987_syntax', 'lark') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]", f"slow import back: {loaded}"
