@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -61,8 +63,35 @@ def require_assignment(name: str) -> str:
 def load_config():
     from traitlets.config.loader import PyFileConfigLoader
 
+    _use_alembic_head()
     data_dir()
     return PyFileConfigLoader("nbgrader_config.py", path=str(root())).load_config()
+
+
+_REVISION = re.compile(r"^(down_revision|revision)\s*=\s*(?:'([0-9a-f]+)'|None)\s*$", re.MULTILINE)
+
+
+@functools.cache
+def alembic_head() -> str:
+    """The head of nbgrader's database migrations, read from its revision files. nbgrader asks for it (once per
+    new gradebook) by running `alembic heads` in a subprocess, which costs seconds of imports each time."""
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    revisions, parents = set(), set()
+    for path in (Path(ALEMBIC_DIR) / "versions").glob("*.py"):
+        found = dict((key, value) for key, value in _REVISION.findall(path.read_text(encoding="utf-8")))
+        revisions.add(found.get("revision"))
+        parents.add(found.get("down_revision"))
+    heads = revisions - parents - {None, ""}
+    if len(heads) != 1:
+        raise CourseError(f"cannot tell nbgrader's database revision (heads: {sorted(heads)})")
+    return heads.pop()
+
+
+def _use_alembic_head() -> None:
+    import nbgrader.api
+
+    nbgrader.api.get_alembic_version = alembic_head
 
 
 def api(log_level: int = logging.WARNING, config=None):
@@ -70,6 +99,7 @@ def api(log_level: int = logging.WARNING, config=None):
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
+    _use_alembic_head()
     config = config or load_config()
     log = logging.getLogger("nbgrader")
     log.setLevel(log_level)
