@@ -1,4 +1,4 @@
-"""The course site built once per test run, and the lectures as that build executed them.
+"""The course site built once per test run, and the notebooks as that build executed them.
 
 The site build executes every lecture (myst-nb, into site/_build/.jupyter_cache); tests/test_notebooks.py
 reads the lectures' outputs from that cache instead of running them a second time. pytest-xdist workers share
@@ -109,8 +109,18 @@ def built() -> Path:
 
 
 def executed_lecture(path: Path):
-    """The lecture as the site build executed it, or None when the site cannot be built here or did not
-    execute this lecture (the build failed on it): the caller then runs it itself, to show its own error."""
+    """The lecture (or practice notebook) as the site build executed it, or None when the site cannot be built
+    here or did not execute it (the build failed on it): the caller then runs it itself, to show its own error."""
+    return _executed(path)
+
+
+def executed_exercise(name: str):
+    """The exercise page of assignment ``name`` as the site build executed it: the solution with its visible
+    self-checks, hidden tests cut (site/conf.py assignment_copy); None as for executed_lecture."""
+    return _executed(SITE / "assignments" / f"{name}.ipynb")
+
+
+def _executed(path: Path):
     import nbformat
 
     try:
@@ -123,5 +133,5 @@ def executed_lecture(path: Path):
 
     try:
         return get_cache(str(CACHE)).merge_match_into_notebook(nbformat.read(path, as_version=4))[1]
-    except KeyError:
+    except (KeyError, FileNotFoundError):
         return None

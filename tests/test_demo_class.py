@@ -9,7 +9,7 @@ import csv
 
 import pytest
 
-from autograder.grading import autograde, demo, release, report
+from autograder.grading import autograde, course, demo, release, report
 from notebooks import release_lock
 
 ASSIGNMENTS = demo.available()
@@ -50,6 +50,12 @@ def _scores_exactly_as_expected(assignment, tmp_path, monkeypatch):
     assert all(s.student in table for s in students)
     rows = list(csv.DictReader(report.export_csv(tmp_path / "grades.csv").open()))
     assert {r["student_id"] for r in rows if r["assignment"] == assignment} == {s.student for s in students}
+
+
+def test_every_assignment_has_a_demo_class():
+    # The demo class is where each solution is graded with its hidden tests (test_notebooks runs only the
+    # visible self-checks, on the site's exercise page): an assignment without one would go unproven.
+    assert ASSIGNMENTS == course.assignments()
 
 
 # One class per assignment: `make test` distributes with --dist loadscope (a class is a unit), so the demo

@@ -24,7 +24,7 @@ from notebooks import ROOT
 
 A = "ch01_univariate"
 HONEST = ("s01_solution", "s02_numpy_rewritten", "s05_half_difference")
-CELL, NOTEBOOK, SLACK = 15, 90, 5
+CELL, NOTEBOOK, SLACK = 15, 90, 10   # slack: a busy 2-core machine delays the stop, not the limit
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile")]
 
 
@@ -296,7 +296,7 @@ def test_the_gradebooks_other_rows_and_all_other_files_are_byte_identical(batch)
     assert not changed, changed
 
 
-def test_every_runaway_ends_within_its_limit_plus_5_s(batch):
+def test_every_runaway_ends_within_its_limit_plus_10_s(batch):
     problems = []
     for case in batch["cases"]:
         run = batch["run"][case.name]

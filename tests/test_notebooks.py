@@ -5,7 +5,7 @@ import re
 import pytest
 
 from notebooks import ROOT, execute, lectures, load, outputs_text, practice, sources
-from sitebuild import executed_lecture
+from sitebuild import executed_exercise, executed_lecture
 
 ALL = lectures() + practice() + sources()
 BUILT_BY_THE_SITE = {"course", "practice"}   # run once, by the site build (tests/sitebuild.py)
@@ -21,8 +21,13 @@ def test_stored_without_outputs_and_with_stable_ids(path):
 
 
 def _executes_and_every_check_passes(path):
-    # A lecture's run is the site build's (tests/sitebuild.py): each notebook executes once per test run.
-    nb = (executed_lecture(path) if path.parent.name in BUILT_BY_THE_SITE else None) or execute(path)
+    # Each notebook executes once per test run: a lecture's or practice notebook's run is the site build's
+    # (tests/sitebuild.py). So is a solution's: its exercise page runs the solution with the visible self-checks
+    # (each raises on failure), and tests/test_demo_class.py grades the solution with the hidden tests too.
+    if path.parent.name in BUILT_BY_THE_SITE:
+        nb = executed_lecture(path) or execute(path)
+    else:
+        nb = executed_exercise(path.stem) or execute(path)
     text = outputs_text(nb)
     if path.parent.name != "course":  # lectures may show a wrong answer's diagnosis on purpose
         assert "✘" not in text, "a check failed while running the solution:\n" + \
