@@ -260,8 +260,9 @@ def slip(transform, f, argnums, cases, gots) -> str | None:
     if not texts:
         return None
     if order == 2:
-        texts = [t.replace("itself where its derivative belongs", "one derivative too low (in the gradient or"
-                           " in the Hessian)") for t in texts]
+        texts = [t.replace("itself where its derivative belongs (the derivative of the wrong function)",
+                           "one derivative too low (its value where its derivative belongs in the gradient, or "
+                           "its first derivative where its second belongs)") for t in texts]
     return f"your derivative misapplies one rule: {texts[0]}" + (f" (or: {texts[1]})" if len(texts) > 1 else "")
 
 
