@@ -1,11 +1,12 @@
 """Name a misapplied differentiation rule inside a set-up function (used by the checks).
 
 The set-up function ``f`` is read as a jaxpr and evaluated again with the derivative rule of one of its
-operations replaced by a typical slip: σ where σ′ belongs (the function itself for its derivative), the
-chain-rule factor of an elementwise function left out, the power rule applied to aˣ, half of the product rule
-missing or doubled, a slip in the quotient rule. If differentiating that mutant (with the check's own
-transform) gives the student's answer at every point, the clause names the operation and the slip. A mutant
-whose derivative equals the true one can never match a wrong answer, so no clause is ever false.
+operations (a site) replaced by a typical slip: σ where σ′ belongs (the function itself for its derivative), the
+chain-rule factor of an elementwise function or the derivative of its argument left out, the power rule applied
+to aˣ or not lowering the exponent, half of the product rule missing or doubled, a square matrix factor where its
+transpose belongs, a slip in the quotient rule. If differentiating that mutant (with the check's own transform)
+gives the student's answer at every point, and differs from the true derivative, the clause names the slip. All
+mutants of a function run as one batch: a traced number m selects the slip (autograder.mutants._Plan).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def _inner(eqn):
     return None
 
 
-def _evaluate(jaxpr, consts, args, rule, counter):
-    """Evaluate ``jaxpr``; every equation with slips to try (a site) goes through ``rule(eqn, invals, site)``."""
+def _evaluate(jaxpr, consts, args, rule):
+    """Evaluate ``jaxpr``, inlining calls; every other equation goes through ``rule(eqn, invals)``."""
     env = {}
 
     def read(v):
@@ -69,9 +70,9 @@ def _evaluate(jaxpr, consts, args, rule, counter):
         invals = [read(v) for v in eqn.invars]
         inner = _inner(eqn)
         if inner is not None:
-            outs = _evaluate(inner[0], inner[1], invals[len(invals) - len(inner[0].invars):], rule, counter)
+            outs = _evaluate(inner[0], inner[1], invals[len(invals) - len(inner[0].invars):], rule)
         else:
-            outs = rule(eqn, invals, counter)
+            outs = rule(eqn, invals)
             outs = outs if eqn.primitive.multiple_results else [outs]
         for v, o in zip(eqn.outvars, outs):
             env[v] = o
@@ -164,7 +165,7 @@ class _Plan:
     def __init__(self, closed, x_shape):
         self.closed, self.x_shape, self.sites, self.first, self.texts = closed, x_shape, [], [], []
 
-        def count(eqn, invals, counter):
+        def count(eqn, invals):
             kinds = _kinds(eqn, x_shape)
             if kinds and len(self.sites) < MOST_SITES:
                 self.first.append(len(self.texts))
@@ -182,7 +183,7 @@ class _Plan:
             seen = iter(range(len(plan.sites)))
             x = args[argnums]
 
-            def rule(eqn, invals, counter):
+            def rule(eqn, invals):
                 kinds = _kinds(eqn, plan.x_shape)
                 if not kinds:
                     return eqn.primitive.bind(*invals, **eqn.params)
@@ -191,7 +192,7 @@ class _Plan:
                     return eqn.primitive.bind(*invals, **eqn.params)
                 return _slipped(eqn, kinds, plan.first[site], m, x, invals)
 
-            return _evaluate(closed.jaxpr, closed.consts, list(args), rule, None)[0]
+            return _evaluate(closed.jaxpr, closed.consts, list(args), rule)[0]
 
         return fn
 
@@ -236,7 +237,7 @@ def slip(transform, f, argnums, cases, gots) -> str | None:
         if len(closed.jaxpr.outvars) != 1:
             return None
         plan = _Plan(closed, np.shape(args0[argnums]))
-        _evaluate(closed.jaxpr, closed.consts, args0, plan.counted, None)
+        _evaluate(closed.jaxpr, closed.consts, args0, plan.counted)
         if not plan.texts:
             return None
         along = jax.jit(jax.vmap(_directional(plan.function(argnums), argnums, order), in_axes=(0, None, None)))
