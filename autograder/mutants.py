@@ -237,7 +237,7 @@ def slip(transform, f, argnums, cases, gots) -> str | None:
         if len(closed.jaxpr.outvars) != 1:
             return None
         plan = _Plan(closed, np.shape(args0[argnums]))
-        _evaluate(closed.jaxpr, closed.consts, args0, plan.counted)
+        jax.make_jaxpr(lambda *a: _evaluate(closed.jaxpr, closed.consts, a, plan.counted))(*args0)  # traced
         if not plan.texts:
             return None
         along = jax.jit(jax.vmap(_directional(plan.function(argnums), argnums, order), in_axes=(0, None, None)))

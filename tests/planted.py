@@ -668,7 +668,7 @@ def f_h7(x):
     return jnp.sum(sig(X53 @ x))
 
 
-plant("H07", "Hessian", "σ′ where σ″ belongs", r"derivative of the wrong function|σ itself")(
+plant("H07", "Hessian", "σ′ where σ″ belongs", r"sigmoid σ one derivative too low")(
     lambda: check.hessian(lambda x: X53.T @ np.diag(npsig(X53 @ x) * (1 - npsig(X53 @ x))) @ X53, f_h7, (3,),
                           **D))
 
