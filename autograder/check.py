@@ -27,7 +27,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from . import diagnosis, fingerprint, integrity, sampling, terms, twin  # noqa: E402
+from . import diagnosis, fingerprint, inputs, integrity, mutants, sampling, terms, twin  # noqa: E402
 from .compare import RTOL, compare as _compare, relative_error  # noqa: E402,F401
 from .sampling import interval, invertible, positive, spd  # noqa: E402,F401
 
@@ -314,7 +314,7 @@ def _run(kind: str, student: Callable, reference: Callable, *, shapes, domain, p
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in args]
             cases.append((args, _expected(evaluate, args, names)))
         result = _verdict(title, student, cases, names, rtol, atol, hand, _declared(title, mistakes), samplers,
-                          key)
+                          key, (evaluate, reference))
         if result.passed and hand is not None and driver is not None:
             args = [np.float64(a) if np.ndim(a) == 0 else a for a in (s(rng, shp) for s, shp in
                                                                      zip(samplers, arg_shapes))]
@@ -383,13 +383,15 @@ def _collect(student, cases, watch) -> tuple[list, list, "_Fail | None"]:
     return got, list(traces), None
 
 
-def _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers, key=None) -> CheckResult:
+def _verdict(title, student, cases, names, rtol, atol, hand, mistakes, samplers, key=None,
+             references=None) -> CheckResult:
     got, traces, fail = _answers(student, cases, hand)
     if fail:
         return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
     outcomes = [(args, expected, g, *_compare(g, expected, rtol, atol)) for (args, expected), g in zip(cases, got)]
     try:
-        return _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces, key)
+        return _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces, key,
+                      references)
     except _Fail as fail:
         return CheckResult(title, False, f"✘ {title}: {fail.message}", mistakes=fail.mistakes)
 
@@ -410,7 +412,7 @@ def _finding(result: CheckResult, hand: _Hand, note: str) -> None:
 
 
 def _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, outcomes, traces,
-           key=None) -> CheckResult:
+           key=None, references=None) -> CheckResult:
     failed = [o for o in outcomes if not o[3]]
     worst = max(o[4] for o in outcomes)
     if not failed:
@@ -429,13 +431,36 @@ def _judge(title, student, cases, names, rtol, atol, hand, mistakes, samplers, o
              if values is not None and all(_compare(o[2], v, diagnosis.CLOSE, 0)[0] for o, v in zip(outcomes, values))]
     rows = [(o[2], o[1], o[3], o[5]) for o in outcomes]
     fallback = None
-    if not named and isinstance(key, tuple) and all(np.shape(o[2]) == o[1].shape for o in outcomes):
-        fallback = terms.slip(*key, cases, [o[2] for o in outcomes])
+    if not named and references is not None and all(np.shape(o[2]) == o[1].shape for o in outcomes):
+        fallback = _once(lambda: _slip(key, references, names, cases, [o[2] for o in outcomes]))
     summary = diagnosis.summary(rows, named, fallback)
     detail = "" if np.shape(got) != expected.shape else f" (relative error {err:.1e})"
     message = (f"✘ {title}: {summary}. Inputs: {_domains(names, samplers)}{diagnosis.DETAILS}"
                f"at {_at(names, args)} expected {_fmt(expected)} but got {_fmt(got)}{detail}")
     return CheckResult(title, False, message, len(cases), worst, diagnosis.findings(rows, named, fallback))
+
+
+def _slip(key, references, names, cases, gots) -> str | None:
+    """A costlier diagnosis, tried when the values alone named nothing: altered inputs, a misplaced power of an
+    input, a slip in one term (autograder.terms) or in one differentiation rule (autograder.mutants)."""
+    evaluate, reference = references
+    found = inputs.substituted(evaluate, names, cases, gots)
+    if not found and isinstance(key, tuple):
+        found = terms.slip(*key, cases, gots) or mutants.slip(*key, cases, gots)
+    elif not found:
+        found = terms.slip(None, reference, 0, cases, gots, what="the answer's term")
+    return found or inputs.power_of_input(names, cases, gots)
+
+
+def _once(compute: Callable) -> Callable:
+    """``compute`` run at most once, when first called (a costly diagnosis only when nothing cheaper named it)."""
+    memo: list = []
+
+    def value():
+        if not memo:
+            memo.append(compute())
+        return memo[0]
+    return value
 
 
 def _twin_call(result: CheckResult, student, reference, args, expected, rtol, atol, hand: _Hand, rng) -> None:

@@ -106,7 +106,8 @@ def value_mistake(gots: list[np.ndarray], expecteds: list[np.ndarray]) -> str | 
         if any(not _close(g, g.T) for g in gots) and all(_close((g + g.T) / 2, e) for g, e in zip(gots, expecteds)):
             return ("missing the symmetric part: the true matrix is symmetric and yours is not, "
                     "though their symmetric parts agree")
-    for rule in (entrywise.missing_copies, entrywise.one_place, entrywise.shifted, entrywise.entry_factors):
+    for rule in (entrywise.missing_copies, entrywise.one_place, entrywise.shifted, entrywise.entry_factors,
+                 entrywise.few_places):
         name = rule(gots, expecteds)
         if name:
             return name
@@ -152,8 +153,9 @@ def findings(outcomes: list[tuple], named: list[str] = (), fallback: str | None 
         return [f"your answer equals {label}" for label in named] + shape
     if not found:
         found = _same_mistake(outcomes, failed)
-    if not found and fallback:   # e.g. a slip in one term of the derivative (autograder.terms)
-        found = [fallback]
+    if not found and fallback:   # a slip in one term or one rule (autograder.terms, autograder.mutants)
+        text = fallback() if callable(fallback) else fallback
+        found = [text] if text else []
     pattern = points_pattern(len(outcomes) - len(failed), len(outcomes))
     if pattern:
         found.append(pattern)

@@ -14,6 +14,7 @@ import numpy as np
 
 TOL = 1e-6
 MOST_LISTED = 3
+MOST_FEW = 2      # few_places names at most this many wrong entries (a symmetric pair, say)
 
 
 def _stack(arrays) -> np.ndarray:
@@ -97,6 +98,24 @@ def one_place(gots, expecteds) -> str | None:
             return (f"only {_block_name(shape, axis, i)} is wrong{_how(g, e)}; everything else is right "
                     "(indices from 0)")
     return None
+
+
+def few_places(gots, expecteds) -> str | None:
+    """Two to MOST_FEW entries wrong (fewer than half of them)."""
+    got, expected = _stack(gots), _stack(expecteds)
+    shape = expected.shape[1:]
+    if not shape:
+        return None
+    wrong = wrong_entries(got, expected)
+    where = [tuple(w) for w in np.argwhere(wrong)]
+    if not 2 <= len(where) <= MOST_FEW or 2 * len(where) >= wrong.size:
+        return None
+    hows = [_how(got[(slice(None),) + w], expected[(slice(None),) + w]) for w in where]
+    listed = ", ".join(index(w) for w in where[:-1]) + " and " + index(where[-1])
+    if len(set(hows)) == 1:
+        return f"only entries {listed} are wrong{hows[0]}; everything else is right (indices from 0)"
+    parts = ", ".join(f"{index(w)}{' (' + h[2:] + ')' if h else ''}" for w, h in zip(where, hows))
+    return f"only {len(where)} entries are wrong: {parts}; everything else is right (indices from 0)"
 
 
 def entry_factors(gots, expecteds) -> str | None:

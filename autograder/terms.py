@@ -52,36 +52,59 @@ def _term(closed, var, sign):
     return lambda *args: sign * fn(*args)[0]
 
 
-def slip(transform, f, argnums, cases, gots) -> str | None:
-    """Name the one term whose derivative the answers got wrong by a constant factor, or None."""
+def slip(transform, f, argnums, cases, gots, what: str = "your derivative of the function's term") -> str | None:
+    """Name the one term whose derivative the answers got wrong by a constant factor, or None.
+
+    ``transform`` is jax.grad, jax.jacobian or jax.hessian, or None for the values of f's terms themselves.
+    Each term's derivative is compared along random directions v (forward mode, all terms in one compiled
+    function): the error ⟨answer − truth, v⟩ must be one constant multiple of one term's, at every point."""
+    from .mutants import _contract, _directional
+
     args0 = cases[0][0]
     terms = split(f, args0)
-    diffs = np.stack([np.asarray(g, np.float64) - e for g, (_, e) in zip(gots, cases)])
-    if not terms or not np.any(diffs):
+    if not terms:
+        return None
+    order = {None: 0, jax.hessian: 2}.get(transform, 1)
+    live = [t for t in terms if t is not None]
+    index = [k for k, t in enumerate(terms) if t is not None]
+
+    def parts(args, v):
+        if order == 0:
+            return [t(*args) for t in live]
+        return [_directional(lambda m, *a, t=t: t(*a), argnums, order)(0.0, args, v) for t in live]
+
+    rng = np.random.default_rng(1)
+    diffs, cols = [], []
+    try:
+        along = jax.jit(parts)
+        for (args, expected), got in zip(cases, gots):
+            for _ in range(1 if order == 0 else 2):
+                v = rng.normal(size=np.shape(args[argnums]))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    values = [np.asarray(p, np.float64).ravel() for p in along(tuple(args), v)]
+                diff = np.asarray(got, np.float64) - np.asarray(expected, np.float64)
+                diffs.append(_contract(diff, v, order).ravel())
+                cols.append(values)
+    except Exception:
+        return None
+    diffs = np.concatenate(diffs)
+    if not np.any(diffs):
         return None
     named = []
-    for k, term in enumerate(terms):
-        if term is None:         # a constant
+    for j, k in enumerate(index):
+        part = np.concatenate([c[j] for c in cols])
+        if part.shape != diffs.shape or np.count_nonzero(np.abs(part) > 1e-12 * np.abs(part).max(initial=0)) < 2:
             continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                d = transform(term, argnums=argnums)
-                parts = np.stack([np.asarray(d(*args), np.float64) for args, _ in cases])
-        except Exception:
-            continue
-        if parts.shape != diffs.shape or np.count_nonzero(np.abs(parts) > 1e-12 * np.abs(parts).max()) < 2:
-            continue
-        lam = float(np.vdot(diffs, parts) / np.vdot(parts, parts))
-        if np.linalg.norm(diffs - lam * parts) <= 1e-6 * (np.linalg.norm(diffs) + abs(lam) *
-                                                          np.linalg.norm(parts)):
+        lam = float(np.vdot(diffs, part) / np.vdot(part, part))
+        if np.linalg.norm(diffs - lam * part) <= 1e-6 * (np.linalg.norm(diffs) + abs(lam) * np.linalg.norm(part)):
             named.append((k, 1 + lam))
     if len(named) != 1:      # no term, or several that the points cannot tell apart
         return None
     k, c = named[0]
     from .diagnosis import _nice_factor
 
-    what = ("missing" if abs(c) < 1e-6 else "of the wrong sign" if abs(c + 1) < 1e-6
-            else f"{_nice_factor(c)} times what it should be")
-    return (f"right except in one term: your derivative of the function's term {k + 1} of {len(terms)} "
-            f"(its added or subtracted terms, counted from the left) is {what}")
+    how = ("missing" if abs(c) < 1e-6 else "of the wrong sign" if abs(c + 1) < 1e-6
+           else f"{_nice_factor(c)} times what it should be")
+    return (f"right except in one term: {what} {k + 1} of {len(terms)} "
+            f"(its added or subtracted terms, counted from the left) is {how}")
