@@ -130,7 +130,7 @@ def test_feedback_teaches_without_leaking(graded):
         others = {"s01_solution", "s03_quotient_sign", "s09_blank", "broken"} - {page.parts[-3]}
         assert not any(f"feedback for {o}" in text for o in others)
     mistake = (graded["data"] / "feedback" / "s03_quotient_sign" / A / "feedback.html").read_text()
-    assert "wrong sign" in mistake and "inner derivative is missing" in mistake
+    assert "wrong sign" in mistake and "the inner derivative 3x² − 1 is missing" in mistake
 
 
 def test_feedback_is_not_overwritten_without_force(graded, capsys):
