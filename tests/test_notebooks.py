@@ -62,3 +62,14 @@ def test_practice_has_enough_problems_each_with_a_folded_solution_and_a_self_che
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert code.count("practice.attempt(") >= PROBLEMS_PER_CHAPTER, "each problem has a self-check to try"
     assert "practice.draw(" in code, "the parameters are drawn at random (practice.draw)"
+
+
+LIST_MARKER = re.compile(r"\n\s*(?:[-+*]|\d+[.)])\s")   # Markdown starts a list item at such a line
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_display_math_has_no_line_that_markdown_reads_as_a_list_item(path):
+    # "$$a\n+ b$$": the "+ b" line becomes a list item and the page shows raw TeX (issue 18's ch08, issue 15's ch06)
+    bad = [c.get("id") for c in load(path)["cells"] if c["cell_type"] == "markdown"
+           and any(LIST_MARKER.search(m) for m in re.findall(r"\$\$.*?\$\$", "".join(c["source"]), re.S))]
+    assert not bad, f"display math with a line starting like a list item in cells {bad}"
