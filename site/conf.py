@@ -211,6 +211,12 @@ def student_notebook(name: str, wait: float = 60.0) -> str | None:
         time.sleep(0.5)
 
 
+def fold_solution(cell) -> None:
+    """A code cell whose source the page folds under "Show solution" (myst-nb's hide-input)."""
+    cell.metadata["tags"] = sorted(set(cell.metadata.get("tags", [])) | {"hide-input", "solution"})
+    cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
+
+
 def assignment_copy(path: Path, released: bool | None = None):
     """The published form of an nbgrader source notebook: hidden tests cut, solutions folded."""
     name = path.stem
@@ -223,8 +229,7 @@ def assignment_copy(path: Path, released: bool | None = None):
         if meta.get("solution"):
             source = strip_solution_markers(source)
             if cell.cell_type == "code":
-                cell.metadata["tags"] = sorted(set(cell.metadata.get("tags", [])) | {"hide-input", "solution"})
-                cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
+                fold_solution(cell)
             else:
                 source = ("```{raw} html\n<details class=\"solution\"><summary>Show solution</summary>\n```\n\n"
                           f"{source}\n\n```{{raw}} html\n</details>\n```")
@@ -247,10 +252,8 @@ def practice_copy(path: Path):
     """A practice notebook's page: each cell tagged `solution` is folded under its problem ("Show solution")."""
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        tags = set(cell.metadata.get("tags", []))
-        if "solution" in tags and cell.cell_type == "code":
-            cell.metadata["tags"] = sorted(tags | {"hide-input"})
-            cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
+        if "solution" in cell.metadata.get("tags", []) and cell.cell_type == "code":
+            fold_solution(cell)
         elif cell.cell_type == "markdown":
             cell.source = link_lectures(cell.source)
     rel = Path("..", "..", "course", "practice", path.name).as_posix()
