@@ -563,7 +563,12 @@ def _kernel_env(cfg: dict) -> dict:
     home = HOME if cfg["plan"]["bwrap"] else cfg["files"]
     env.update(HOME=home, USER="student", LOGNAME="student", TMPDIR="/tmp", MPLCONFIGDIR=f"{home}/.matplotlib",
                PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1", JUPYTER_RUNTIME_DIR=cfg["ipc"],
-               IPYTHONDIR=f"{home}/.ipython", OPENBLAS_NUM_THREADS="1")
+               IPYTHONDIR=f"{home}/.ipython", OPENBLAS_NUM_THREADS="1",
+               # JAX's persistent compilation cache, private to this kernel (its own /tmp under bubblewrap, its
+               # own folder without): a computation the answers compile again (a while_loop, a jvp of a grad
+               # called op by op) is loaded instead; no other kernel ever reads what this one wrote.
+               JAX_COMPILATION_CACHE_DIR="/tmp/.jax_cache" if cfg["plan"]["bwrap"] else f"{home}/.jax_cache",
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     env.setdefault("PATH", "/usr/bin:/bin")
     return env
 

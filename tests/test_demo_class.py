@@ -1,6 +1,7 @@
 """The bundled demo class, graded through the real pipeline (nbgrader underneath), gets exactly its expected scores.
 
-This is the end-to-end test of release -> submissions -> parallel autograde -> gradebook -> table -> CSV.
+This is the end-to-end test of release -> submissions -> parallel autograde -> gradebook -> table -> CSV, on
+the batch that grades every demo class and the honest corpus together (tests/classbatch.py).
 It includes the solution (full marks), the untouched release (zero), typical mistakes with their diagnoses,
 a syntax error, an infinite loop and answers that write JAX-style warnings to stderr.
 """
@@ -9,19 +10,21 @@ import csv
 
 import pytest
 
-from autograder.grading import autograde, course, demo, release, report
-from notebooks import release_lock
+from autograder.grading import course, demo, report
+from classbatch import graded as class_batch
 
 ASSIGNMENTS = demo.available()
 
 
 def _scores_exactly_as_expected(assignment, tmp_path, monkeypatch):
-    monkeypatch.setenv("AUTOGRADER_DATA", str(tmp_path))
-    with release_lock():
-        release.release(assignment)
-        students = demo.load(assignment)
-        built = demo.build(assignment, students)
-    runs = autograde.autograde(assignment, built, jobs=2)
+    shared = class_batch()   # every demo class and the honest corpus, graded in one batch (tests/classbatch.py)
+    monkeypatch.setenv("AUTOGRADER_DATA", str(shared["data"]))
+    assert assignment not in shared["batch"].failed, shared["batch"].failed[assignment]
+    students = demo.load(assignment)
+    mine = {s.student for s in students}
+    everyone = shared["batch"].runs[assignment]
+    runs = [r for r in everyone if r.student in mine]
+    assert sorted(r.student for r in runs) == sorted(mine)
     assert all(run.ok for run in runs), [(r.student, r.error) for r in runs if not r.ok]
 
     graded = {r.student: r for r in report.class_results(assignment, [s.student for s in students])}
@@ -49,7 +52,8 @@ def _scores_exactly_as_expected(assignment, tmp_path, monkeypatch):
     table = report.table(assignment, list(graded.values()), runs)
     assert all(s.student in table for s in students)
     rows = list(csv.DictReader(report.export_csv(tmp_path / "grades.csv").open()))
-    assert {r["student_id"] for r in rows if r["assignment"] == assignment} == {s.student for s in students}
+    students_in_the_gradebook = {r.student for runs in shared["batch"].runs.values() for r in runs}
+    assert {r["student_id"] for r in rows if r["assignment"] == assignment} == students_in_the_gradebook
 
 
 def test_every_assignment_has_a_demo_class():
@@ -58,11 +62,9 @@ def test_every_assignment_has_a_demo_class():
     assert ASSIGNMENTS == course.assignments()
 
 
-# One class per assignment: `make test` distributes with --dist loadscope (a class is a unit), so the demo
-# classes spread over the workers.
-for _name in ASSIGNMENTS:
-    globals()[f"TestDemoClass_{_name}"] = type(f"TestDemoClass_{_name}", (), {
-        "pytestmark": [pytest.mark.slow],
-        "test_scores_exactly_as_expected":
-            lambda self, tmp_path, monkeypatch, name=_name: _scores_exactly_as_expected(name, tmp_path, monkeypatch),
-    })
+# One module, one xdist scope (--dist loadscope): the worker that grades the shared batch also checks every
+# class, instead of a second worker waiting for the batch.
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_scores_exactly_as_expected(name, tmp_path, monkeypatch):
+    _scores_exactly_as_expected(name, tmp_path, monkeypatch)

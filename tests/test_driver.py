@@ -47,6 +47,14 @@ TESTS = {
 }
 
 
+# a student cell after the tests: where this kernel's JAX keeps compiled code, and whether it wrote there
+CACHE_PROBE = """import os, jax
+where = jax.config.jax_compilation_cache_dir
+jax.lax.while_loop(lambda c: c < 3, lambda c: c + 1, 0)
+print("JAX-CACHE", where, bool(where) and os.path.isdir(where) and len(os.listdir(where)) > 0)
+"""
+
+
 def _cell(kind, source, gid=None, grade=False, locked=False):
     cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
     if gid:
@@ -63,6 +71,7 @@ def _run(tmp_path: Path, policy: str) -> dict:
         cells += [_cell("code", answer, f"{gid}_answer"), _cell("code", "# edited by the student\n",
                                                                 f"{gid}_test", grade=True, locked=True)]
         spec[f"{gid}_test"] = {"role": "test", "source": test}
+    cells.append(_cell("code", CACHE_PROBE, "cache_probe"))
     nb = nbformat.v4.new_notebook(cells=cells)
     folder = tmp_path / policy
     folder.mkdir()
@@ -128,6 +137,16 @@ def test_the_graded_copy_keeps_its_cells_and_shows_each_verdict(zero):
     by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in zero["nb"].cells}
     assert by_id["q_honest_test"].outputs[0]["text"].startswith("✔")
     assert any(o.get("output_type") == "error" for o in by_id["q_fd_test"].outputs)
+
+
+def test_each_kernel_keeps_compiled_code_in_a_cache_of_its_own(zero):
+    # a computation compiled again is loaded, not recompiled; no other kernel reads that folder (/tmp is the
+    # sandbox's own tmpfs; without bubblewrap, the kernel's own files folder)
+    probe = next(c for c in zero["nb"].cells if c.metadata.get("nbgrader", {}).get("grade_id") == "cache_probe")
+    text = "".join(o.get("text", "") for o in probe.outputs)
+    _, where, wrote = text.split()
+    own = "/tmp/.jax_cache" if sandbox.probe().bwrap else "/files/.jax_cache"
+    assert where.endswith(own) and wrote == "True", text
 
 
 def test_a_cell_above_the_setup_is_not_run(zero):
