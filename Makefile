@@ -65,7 +65,7 @@ demo: $(STAMP) $(SANDBOX)
 
 test: $(STAMP) $(SANDBOX) $(BROWSER) $(POSTGRES)
 	@command -v npm >/dev/null 2>&1 && $(MAKE) --no-print-directory $(MATHJAX) || echo "site: npm missing, the site tests will skip"
-	$(PY) -m pytest -n $(JOBS) --dist loadscope
+	$(PY) -m pytest -n $(JOBS) --dist loadscope --durations=20
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -62,8 +62,8 @@ def test_every_assignment_has_a_demo_class():
     assert ASSIGNMENTS == course.assignments()
 
 
-# One module, one xdist scope (--dist loadscope): the worker that grades the shared batch also checks every
-# class, instead of a second worker waiting for the batch.
+# One xdist scope with tests/test_honest.py (tests/conftest.py): the worker that grades the shared batch also
+# checks every class, instead of a second worker waiting for the batch.
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_scores_exactly_as_expected(name, tmp_path, monkeypatch):

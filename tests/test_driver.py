@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from autograder import sandbox
-from autograder.grading import contained
+from autograder.grading import autograde, contained
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("driver")]
 
@@ -48,10 +48,15 @@ TESTS = {
 
 
 # a student cell after the tests: where this kernel's JAX keeps compiled code, and whether it wrote there
+# ... and whether it can see the workers' cache of compiled references (autograde.compile_cache_dir)
 CACHE_PROBE = """import os, jax
 where = jax.config.jax_compilation_cache_dir
 jax.lax.while_loop(lambda c: c < 3, lambda c: c + 1, 0)
 print("JAX-CACHE", where, bool(where) and os.path.isdir(where) and len(os.listdir(where)) > 0)
+try:
+    print("REFERENCES", os.listdir(%r))
+except OSError as exc:
+    print("REFERENCES", type(exc).__name__)
 """
 
 
@@ -71,7 +76,9 @@ def _run(tmp_path: Path, policy: str) -> dict:
         cells += [_cell("code", answer, f"{gid}_answer"), _cell("code", "# edited by the student\n",
                                                                 f"{gid}_test", grade=True, locked=True)]
         spec[f"{gid}_test"] = {"role": "test", "source": test}
-    cells.append(_cell("code", CACHE_PROBE, "cache_probe"))
+    compiled = autograde._compile_cache()  # as a grading worker makes it, with an entry in it
+    (compiled / "a-compiled-reference").write_text("x")
+    cells.append(_cell("code", CACHE_PROBE % str(compiled), "cache_probe"))
     nb = nbformat.v4.new_notebook(cells=cells)
     folder = tmp_path / policy
     folder.mkdir()
@@ -144,9 +151,12 @@ def test_each_kernel_keeps_compiled_code_in_a_cache_of_its_own(zero):
     # sandbox's own tmpfs; without bubblewrap, the kernel's own files folder)
     probe = next(c for c in zero["nb"].cells if c.metadata.get("nbgrader", {}).get("grade_id") == "cache_probe")
     text = "".join(o.get("text", "") for o in probe.outputs)
-    _, where, wrote = text.split()
-    own = "/tmp/.jax_cache" if sandbox.probe().bwrap else "/files/.jax_cache"
+    _, where, wrote, _, references = text.split(maxsplit=4)
+    plan = sandbox.probe()
+    own = "/tmp/.jax_cache" if plan.bwrap else "/files/.jax_cache"
     assert where.endswith(own) and wrote == "True", text
+    if plan.bwrap or plan.drop_uid:  # the references compiled by the workers stay out of the kernel's reach
+        assert references.strip() in ("FileNotFoundError", "PermissionError"), text
 
 
 def test_a_cell_above_the_setup_is_not_run(zero):

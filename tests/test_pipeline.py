@@ -7,6 +7,7 @@ import csv
 import json
 import re
 import shutil
+import stat
 
 import pytest
 
@@ -200,3 +201,10 @@ def test_one_batch_grades_several_assignments_and_a_broken_solution_grades_nothi
     with Gradebook(course.load_config().CourseDirectory.db_url) as gb:
         assert not gb.find_assignment(broken).submissions
         assert {s.student.id for s in gb.find_assignment(A).submissions} == set(autograde.submissions(A))
+
+
+def test_the_workers_keep_compiled_references_in_a_folder_only_the_grader_can_enter(graded):
+    # JAX's persistent cache, shared by the workers of this and later batches (autograde.compile_cache_dir)
+    folder = autograde.compile_cache_dir()
+    assert folder.is_dir() and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert any(folder.iterdir()), "the batch's workers compiled nothing into the shared cache"

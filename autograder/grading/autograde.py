@@ -288,12 +288,35 @@ def _stage_root() -> Path:
 
 
 def _prepare_worker(job) -> None:
-    """This worker's staging folder and compile cache in the batch's private folder (the sandbox kernelspec is
-    written per kernel by the executor)."""
+    """This worker's staging folder in the batch's private folder (the sandbox kernelspec is written per kernel
+    by the executor), and its compile cache."""
     workdir = Path(job.workdir or tempfile.mkdtemp(prefix="vc4ml-batch-"))
     if _WORKER.get("workdir") != workdir:
         _WORKER.update(workdir=workdir, stage=workdir / f"stage-{os.getpid()}")
         _WORKER["stage"].mkdir(exist_ok=True)
+    if "compile_cache" not in _WORKER:
+        _WORKER["compile_cache"] = _compile_cache()
+
+
+def compile_cache_dir() -> Path:
+    return Path(os.environ.get("AUTOGRADER_COMPILE_CACHE") or course.data_dir() / "cache" / "jax")
+
+
+def _compile_cache() -> Path:
+    """JAX's persistent compilation cache for the driver's references and named mistakes, shared by the workers
+    of this and later batches: a worker loads what another compiled (it is keyed by the computation, so it can
+    never return another one's result). The folder is the grader's alone (0700): kernels, which run under
+    uids of their own and, with bubblewrap, see only their submission's files, can neither read the compiled
+    references nor write into it."""
+    import jax
+
+    folder = compile_cache_dir()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return folder
 
 
 def _api():
