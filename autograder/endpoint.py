@@ -24,6 +24,7 @@ from . import twin, wire
 MIME = "application/vnd.vc4ml.channel+json"
 _SETUP: dict = {}          # name -> the set-up's object, as it was right after the set-up cell
 _TRACED: set = set()       # set-up functions a jit trace has evaluated: compiled code may hold their old self
+_OWN_TRACE = [False]       # our own compiled call of a set-up function is tracing: not the student's jit
 
 
 def _namespace() -> dict:
@@ -63,7 +64,8 @@ def _spy(name: str, fn) -> None:
     original = twin._copy(twin._unwrap(fn))
 
     def spy(*args, **kwargs):
-        if name not in _TRACED and any(_under_jit(v) for v in jax.tree_util.tree_leaves((args, kwargs))):
+        if not _OWN_TRACE[0] and name not in _TRACED and \
+                any(_under_jit(v) for v in jax.tree_util.tree_leaves((args, kwargs))):
             _TRACED.add(name)
         return original(*args, **kwargs)
 
@@ -174,11 +176,36 @@ def _call(req) -> dict:
     results: list = []
     compiled: list = []
     with integrity.watch_autodiff(clear=False) as traces, _compiled_calls(compiled), _twin(req.get("twin")):
+        if "setup" in req["target"]:
+            target = _one_computation(target)
         for call in req["calls"]:
             results.append(_one(target, call))
             if "value" not in results[-1]:
                 break
     return {"results": results, "autodiff": sorted(set(traces))[:5], "compiled": bool(compiled)}
+
+
+def _one_computation(fn):
+    """The instructor's set-up function ``fn`` run as one compiled XLA program instead of op by op (one compile
+    instead of one per operation). It is traced afresh with every jit inside inlined, so a swapped function is
+    seen as it is now, exactly as when it runs op by op under ``jax.disable_jit()``. ``fn`` as it is when it
+    cannot be traced (Python control flow on values)."""
+    import jax
+    from jax.extend.core import jaxpr_as_fun
+
+    def run(*args, **kwargs):
+        try:
+            _OWN_TRACE[0] = True
+            with jax.disable_jit():
+                closed, shape = jax.make_jaxpr(lambda *a: fn(*a, **kwargs), return_shape=True)(*args)
+            _OWN_TRACE[0] = False
+            with jax.disable_jit(False):
+                flat = jax.jit(jaxpr_as_fun(closed))(*jax.tree_util.tree_leaves(args))
+            return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shape), flat)
+        except Exception:
+            _OWN_TRACE[0] = False
+        return fn(*args, **kwargs)
+    return run
 
 
 def _one(target, call) -> dict:

@@ -558,8 +558,33 @@ def _basic_setup(cfg: dict):
     return setup
 
 
+# A grading kernel runs the answers op by op, so XLA compiling each new operation is most of its CPU time. These
+# flags make that compile about 3x faster on CPU (fusion emitters off, no LLVM optimisation of one-operation
+# programs) and leave float64 results equal to a few ulps (tests/test_sandbox_env.py). Only for jaxlib
+# versions known to accept them: XLA aborts the kernel on an unknown flag.
+FAST_COMPILE = {"0.10.2": ("--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=0")}
+
+
+def fast_compile_flags() -> tuple[str, ...]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return FAST_COMPILE.get(version("jaxlib"), ())
+    except PackageNotFoundError:
+        return ()
+
+
+def with_fast_compile(flags: str) -> str:
+    """$XLA_FLAGS for a kernel: the fast-compile flags, then ``flags`` (the instructor's own, which win where both
+    set one)."""
+    own = flags.split()
+    return " ".join([flag for flag in fast_compile_flags() if flag not in own] + own)
+
+
 def _kernel_env(cfg: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if k in ENV_KEEP}
+    if with_fast_compile(env.get("XLA_FLAGS", "")):
+        env["XLA_FLAGS"] = with_fast_compile(env.get("XLA_FLAGS", ""))
     home = HOME if cfg["plan"]["bwrap"] else cfg["files"]
     env.update(HOME=home, USER="student", LOGNAME="student", TMPDIR="/tmp", MPLCONFIGDIR=f"{home}/.matplotlib",
                PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1", JUPYTER_RUNTIME_DIR=cfg["ipc"],

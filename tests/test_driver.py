@@ -53,6 +53,7 @@ CACHE_PROBE = """import os, jax
 where = jax.config.jax_compilation_cache_dir
 jax.lax.while_loop(lambda c: c < 3, lambda c: c + 1, 0)
 print("JAX-CACHE", where, bool(where) and os.path.isdir(where) and len(os.listdir(where)) > 0)
+print("XLA-FLAGS", repr(os.environ.get("XLA_FLAGS", "")))
 try:
     print("REFERENCES", os.listdir(%r))
 except OSError as exc:
@@ -151,12 +152,23 @@ def test_each_kernel_keeps_compiled_code_in_a_cache_of_its_own(zero):
     # sandbox's own tmpfs; without bubblewrap, the kernel's own files folder)
     probe = next(c for c in zero["nb"].cells if c.metadata.get("nbgrader", {}).get("grade_id") == "cache_probe")
     text = "".join(o.get("text", "") for o in probe.outputs)
-    _, where, wrote, _, references = text.split(maxsplit=4)
+    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in text.splitlines() if " " in line}
+    where, wrote = lines["JAX-CACHE"].split()
+    references = lines["REFERENCES"]
     plan = sandbox.probe()
     own = "/tmp/.jax_cache" if plan.bwrap else "/files/.jax_cache"
     assert where.endswith(own) and wrote == "True", text
     if plan.bwrap or plan.drop_uid:  # the references compiled by the workers stay out of the kernel's reach
         assert references.strip() in ("FileNotFoundError", "PermissionError"), text
+
+
+def test_each_kernel_compiles_with_the_fast_compile_flags(zero):
+    # the answers run op by op, so compiling each operation is most of a kernel's work (autograder.sandbox)
+    probe = next(c for c in zero["nb"].cells if c.metadata.get("nbgrader", {}).get("grade_id") == "cache_probe")
+    text = "".join(o.get("text", "") for o in probe.outputs)
+    flags = text.split("XLA-FLAGS", 1)[1].splitlines()[0]
+    assert sandbox.fast_compile_flags(), "the pinned jaxlib should have its fast-compile flags"
+    assert all(flag in flags for flag in sandbox.fast_compile_flags()), text
 
 
 def test_a_cell_above_the_setup_is_not_run(zero):

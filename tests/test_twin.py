@@ -77,3 +77,54 @@ def test_an_unusual_call_is_not_the_centre():
     with twin.swapped([f], centre, slopes, offset):
         batch = f(np.ones((4, 2)), centre[1])          # another shape: the plain value
     assert np.allclose(batch, np.tanh(centre[1] @ np.ones((4, 2))))
+
+
+def _compiles(run) -> int:
+    """How many XLA programs ``run()`` compiles."""
+    from jax._src import dispatch
+
+    seen = []
+
+    def listen(event, duration, **_):
+        if event == dispatch.BACKEND_COMPILE_EVENT:
+            seen.append(duration)
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        run()
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    return len(seen)
+
+
+def heavy(X, a):   # many operations: op by op, each is compiled on its own
+    Z = jnp.linalg.solve(X, jnp.outer(a, a)) + jnp.tanh(X) * jnp.exp(-X ** 2)
+    return jnp.linalg.slogdet(X @ X.T + jnp.eye(len(a)))[1] + jnp.sum(jnp.log1p(Z ** 2)) / jnp.max(jnp.abs(a))
+
+
+def test_the_kernel_runs_a_swapped_setup_function_as_one_compiled_program():
+    """The kernel's check that f is really swapped evaluates the set-up function (autograder.endpoint): as one
+    compiled program, traced afresh, not op by op. It must see the twin exactly as the op-by-op run does, even
+    for a jit wrapper with a compiled copy of f in its cache, and fall back for Python control flow."""
+    from autograder import endpoint
+
+    rng = np.random.default_rng(4)
+    for k, fn in enumerate((heavy, jax.jit(heavy))):
+        n = 4 + k
+        X, a = rng.normal(size=(n, n)) + n * np.eye(n), rng.normal(size=n)
+        centre, slopes = [X, a], [rng.normal(size=(n, n)), rng.normal(size=n)]
+        near = [X + 1e-3 * slopes[0], a + 1e-3 * slopes[1]]
+        own = float(fn(*near))                       # a jit wrapper's cache now holds f itself
+        with twin.swapped([fn], centre, slopes, 2.0):
+            with jax.disable_jit():
+                eager = []
+                op_by_op = _compiles(lambda: eager.append(float(fn(*near))))
+            compiled = []
+            once = _compiles(lambda: compiled.append(float(endpoint._one_computation(fn)(*near))))
+        assert abs(eager[0] - own) > 1e-4, "the twin differs from f near the centre"
+        assert np.isclose(compiled[0], eager[0], rtol=1e-12, atol=0)
+        assert once == 1 and op_by_op > 5, (once, op_by_op)
+        assert not endpoint._TRACED and not endpoint._OWN_TRACE[0]
+
+    def branchy(x):
+        return jnp.sin(x) if float(x[0]) > 0 else x
+    assert np.allclose(endpoint._one_computation(branchy)(np.ones(3)), np.sin(np.ones(3)))
