@@ -4,8 +4,11 @@ Builds a class of at least 40 submissions from the demo classes of every assignm
 stub, syntax error, and slow answers that sleep; infinite loops are left out so that timeouts do not dominate),
 grades it on fresh copies, and prints a table. Each grader gets one command for the whole class:
 `nbgrader autograde "*"` (nbgrader takes a glob of assignments) and `autograder autograde --all`.
-The last line is
-    speedup_vs_nbgrader=<stock / ours> overhead_vs_nbclient=<ours / nbclient>
+Our grader runs twice on the same class: the first batch also checks each assignment's solution and compiles the
+references (once per assignment, whatever the class size); the next batch (`--force`, what regrading or the next
+batch of a large class costs) finds both cached. The last line is
+    speedup_vs_nbgrader=<stock / ours> overhead_vs_nbclient=<ours / nbclient> steady_speedup_vs_nbgrader=<stock /
+    ours next batch> steady_overhead_vs_nbclient=<ours next batch / nbclient>
 where nbclient executes, with the same number of worker processes and nothing else, the notebooks that grading
 executes: each submission with the instructor's hidden tests put back (taken from stock nbgrader's autograded
 copies, outputs cleared), run as plain notebooks, as a student or stock nbgrader runs them. Our grader's kernels
@@ -94,13 +97,22 @@ def _execute(path: str) -> None:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+    try:
+        NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+    except Exception:  # a cell timeout: the notebook ran as long as a grader lets it
+        pass
+
+
+def _quiet() -> None:
+    """Kernel start-up chatter to /dev/null, as our grader's workers send it to their log."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
 
 
 def bare(notebooks: list[str], jobs: int) -> float:
     start = time.perf_counter()
-    with ProcessPoolExecutor(jobs) as pool:
+    with ProcessPoolExecutor(jobs, initializer=_quiet) as pool:
         list(pool.map(_execute, notebooks))
     return time.perf_counter() - start
 
@@ -128,10 +140,13 @@ def main() -> None:
         assert len(notebooks) == total, f"stock nbgrader graded {len(notebooks)} of {total} submissions"
         rows.append((f"ours: autograder autograde --all --jobs {args.jobs}", ours(copies["ours"], args.jobs)))
         _row(*rows[-1], total)
+        rows.append(("ours, next batch (solutions, references cached)", ours(copies["ours"], args.jobs)))
+        _row(*rows[-1], total)
         rows.append((f"bare nbclient, same notebooks, {args.jobs} processes", bare(notebooks, args.jobs)))
         _row(*rows[-1], total)
-        (_, t_stock), (_, t_ours), (_, t_bare) = rows
-    print(f"speedup_vs_nbgrader={t_stock / t_ours:.2f} overhead_vs_nbclient={t_ours / t_bare:.2f}")
+        (_, t_stock), (_, t_ours), (_, t_next), (_, t_bare) = rows
+    print(f"speedup_vs_nbgrader={t_stock / t_ours:.2f} overhead_vs_nbclient={t_ours / t_bare:.2f} "
+          f"steady_speedup_vs_nbgrader={t_stock / t_next:.2f} steady_overhead_vs_nbclient={t_next / t_bare:.2f}")
 
 
 if __name__ == "__main__":
