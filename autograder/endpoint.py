@@ -196,15 +196,16 @@ def _one_computation(fn):
     def run(*args, **kwargs):
         try:
             _OWN_TRACE[0] = True
-            with jax.disable_jit():
-                closed, shape = jax.make_jaxpr(lambda *a: fn(*a, **kwargs), return_shape=True)(*args)
-            _OWN_TRACE[0] = False
+            try:
+                with jax.disable_jit():
+                    closed, shape = jax.make_jaxpr(lambda *a: fn(*a, **kwargs), return_shape=True)(*args)
+            finally:
+                _OWN_TRACE[0] = False
             with jax.disable_jit(False):
                 flat = jax.jit(jaxpr_as_fun(closed))(*jax.tree_util.tree_leaves(args))
             return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shape), flat)
         except Exception:
-            _OWN_TRACE[0] = False
-        return fn(*args, **kwargs)
+            return fn(*args, **kwargs)
     return run
 
 

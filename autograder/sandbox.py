@@ -583,8 +583,9 @@ def with_fast_compile(flags: str) -> str:
 
 def _kernel_env(cfg: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if k in ENV_KEEP}
-    if with_fast_compile(env.get("XLA_FLAGS", "")):
-        env["XLA_FLAGS"] = with_fast_compile(env.get("XLA_FLAGS", ""))
+    flags = with_fast_compile(env.get("XLA_FLAGS", ""))
+    if flags:
+        env["XLA_FLAGS"] = flags
     home = HOME if cfg["plan"]["bwrap"] else cfg["files"]
     env.update(HOME=home, USER="student", LOGNAME="student", TMPDIR="/tmp", MPLCONFIGDIR=f"{home}/.matplotlib",
                PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1", JUPYTER_RUNTIME_DIR=cfg["ipc"],

@@ -53,8 +53,7 @@ REPOSITORY_URL = _repository_url()   # the header button and the footer link on 
 GENERATED = {"lectures": SITE / "lectures", "assignments": SITE / "assignments", "practice": SITE / "practice"}
 STUDENT = GENERATED["assignments"] / "_student"     # snapshots of exercises/<name>/<name>.ipynb, the downloads
 sys.path.insert(0, str(SITE / "_ext"))
-sys.path.insert(0, str(ROOT))
-from autograder.sandbox import with_fast_compile  # noqa: E402
+from autograder.sandbox import with_fast_compile  # noqa: E402  (installed with the venv, as the lectures need)
 
 # The notebooks' cells run JAX op by op, so XLA compiling each new operation is most of a cold build: their
 # kernels get the grader's fast-compile flags (autograder.sandbox.FAST_COMPILE; float64 results equal to a few ulps).
