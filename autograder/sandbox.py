@@ -4,7 +4,9 @@ The grader's workers start every submission's kernel through a kernelspec of the
 written at run time into each kernel's private folder and given to its kernel manager; stock ``nbgrader autograde``
 never sees it). Its argv is ``python -I -m autograder.sandbox launch -- python -I -c <KERNEL_MAIN> -f
 {connection_file}``: the launcher applies the limits and starts the real kernel inside them. The kernel talks to nbclient over ZMQ ``ipc`` sockets
-(files in a folder shared with the sandbox), so it needs no network at all.
+(files in a folder shared with the sandbox), so it needs no network at all. Where bubblewrap and a uid per
+kernel apply, the launcher does not exec that kernel: it builds the same sandbox around a placeholder and has the
+grading worker's fork server (autograder.forkserver), which has imported JAX once, fork the kernel into it.
 
 What is applied, best first; :func:`probe` finds out once per batch what this machine allows, and every limit that
 cannot be applied is named in the log (``Plan.missing``):
@@ -288,6 +290,7 @@ class Box:
     files: Path                   # this submission's files, bound read-only into the kernel's home
     uid: int | None
     cgroups: list[str]
+    zygote: str | None = None     # this worker's fork server (autograder.forkserver), if it runs
 
     @property
     def connection_file(self) -> str:
@@ -300,6 +303,7 @@ class Box:
     def config(self) -> str:
         return json.dumps({"plan": asdict(self.plan), "limits": asdict(self.limits), "ipc": str(self.ipc),
                            "files": str(self.files), "uid": self.uid, "cgroups": self.cgroups,
+                           "zygote": self.zygote,
                            "status": str(self.status_file), "log": str(self.root / "kernel.log")})
 
     def status(self) -> dict:
@@ -417,7 +421,10 @@ def open_box(plan: Plan, limits: Limits, files_from: Path) -> Box:
     if plan.cgroup:
         name = f"vc4ml-{os.getpid()}-{root.name.split('-')[-1]}"
         cgroups = _make_cgroups(plan.cgroup, name, limits)
-    return Box(plan, limits, root, ipc, files, uid, cgroups)
+    from . import forkserver
+
+    zygote = forkserver.address(plan) if uid is not None else None
+    return Box(plan, limits, root, ipc, files, uid, cgroups, zygote)
 
 
 def copy_files(src: Path, dest: Path, max_file: int, max_total: int = 256 * MiB) -> list[str]:
@@ -503,9 +510,10 @@ os.execv(argv[0], argv)
 """
 
 
-def _bwrap_argv(cfg: dict, kernel: list[str]) -> list[str]:
+def _bwrap_argv(cfg: dict, kernel: list[str], info_fd: int | None = None) -> list[str]:
     plan, limits = cfg["plan"], cfg["limits"]
-    argv = [plan["bwrap"], "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+    argv = [plan["bwrap"], *(["--info-fd", str(info_fd)] if info_fd is not None else []),  # the fork server's
+            "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--hostname", "sandbox"]
     if not limits["network"]:
         argv.append("--unshare-net")
@@ -636,10 +644,18 @@ def launch(kernel: list[str]) -> int:
     else:
         argv, setup, cwd = kernel, _basic_setup(cfg), cfg["files"]
     _rlimits(limits, bool(cfg["cgroups"]))
-    log = open(cfg["log"], "ab")
-    child = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                             preexec_fn=setup, close_fds=True)
-    log.close()
+    forked = None
+    if cfg["plan"]["bwrap"]:
+        from . import forkserver
+
+        forked = forkserver.launch(cfg, kernel, env, lambda cmd, fd: _bwrap_argv(cfg, cmd, fd))
+    if forked:
+        child, conn = forked
+    else:
+        log = open(cfg["log"], "ab")
+        child = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 preexec_fn=setup, close_fds=True)
+        log.close()
 
     def stop(signum, frame):  # the kernel manager shuts us down: take the sandbox with us
         status["reason"] = status["reason"] or f"stopped by the grader (signal {signum})"
@@ -648,25 +664,34 @@ def launch(kernel: list[str]) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts travel as messages to the kernel itself
     deadline = time.monotonic() + limits["notebook_timeout"] + GRACE
-    while child.poll() is None:
-        if time.monotonic() > deadline:
-            status["reason"] = f"the notebook ran past its {limits['notebook_timeout']} s limit: the sandbox was killed"
-            _terminate(child)
-            break
-        time.sleep(0.2)
-    child.wait()
-    if not cfg["plan"]["bwrap"]:
+
+    def past_deadline():
+        status["reason"] = f"the notebook ran past its {limits['notebook_timeout']} s limit: the sandbox was killed"
         _terminate(child)
-    status["returncode"] = child.returncode
-    code = child.returncode or 0
-    signum = -code if code < 0 else code - 128 if cfg["plan"]["bwrap"] and 128 < code < 128 + 65 else 0
-    if signum and not status["reason"]:  # bwrap reports a child killed by signal N as exit status 128 + N
+
+    if forked:
+        code = forkserver.wait(conn, child, deadline, past_deadline)
+        signum = -code if code < 0 else 0
+    else:
+        while child.poll() is None:
+            if time.monotonic() > deadline:
+                past_deadline()
+                break
+            time.sleep(0.2)
+        child.wait()
+        if not cfg["plan"]["bwrap"]:
+            _terminate(child)
+        code = child.returncode or 0
+        # bwrap reports a child killed by signal N as exit status 128 + N
+        signum = -code if code < 0 else code - 128 if cfg["plan"]["bwrap"] and 128 < code < 128 + 65 else 0
+    status.update(returncode=code, forked=bool(forked))
+    if signum and not status["reason"]:
         try:
             status["reason"] = f"the kernel was killed by signal {signal.Signals(signum).name}"
         except ValueError:
             status["reason"] = f"the kernel was killed by signal {signum}"
     Path(cfg["status"]).write_text(json.dumps(status))
-    return 0 if child.returncode == 0 else 1
+    return 0 if code == 0 else 1
 
 
 def _terminate(child: subprocess.Popen, group: bool = True) -> None:
