@@ -239,13 +239,15 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
         os.close(started_w)
         started = os.read(started_r, 1) == b"S"
         os.close(started_r)
-        if not started:
-            _, status = os.waitpid(pid, 0)
-            conn.send(json.dumps({"failed": f"the kernel did not start ({status})"}).encode())
-        else:
+        if started:
             conn.send(b'{"started": true}')
-            _, status = os.waitpid(pid, 0)
-            conn.send(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode())
+        _, status = os.waitpid(pid, 0)
+        report = {"returncode": os.waitstatus_to_exitcode(status)} if started else \
+            {"failed": f"the kernel did not start (status {status})"}
+        try:
+            conn.send(json.dumps(report).encode())
+        except OSError:   # the launcher is gone (the grader ends a kernel by killing its sandbox, launcher included)
+            pass
         code = 0
     except BaseException:
         traceback.print_exc()
