@@ -15,11 +15,14 @@ costs milliseconds. The sandbox stays the one autograder.sandbox builds, with th
   file descriptor and runs ipykernel. The child reports its exit status to the launcher.
 * Anything that fails before the kernel runs sends the launcher back to the exec path (VC4ML_FORKSERVER=0
   always does).
+
+The site build uses the same server in its plain form (``--plain``, autograder.plainfork): no sandbox.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import json
 import os
 import select
@@ -40,6 +43,9 @@ NAMESPACES = (("pid", 0x20000000), ("net", 0x40000000), ("ipc", 0x08000000), ("u
 PER_KERNEL = ("JUPYTER_RUNTIME_DIR",)   # the only variable that differs between two kernels' environments
 WAIT_S = 30                             # for the zygote's start, the sandbox's placeholder, the kernel's start
 PLACEHOLDER = "import os; os.write(1, b'R'); os.close(1); os.read(0, 1)"
+PRELOAD = ("jax.numpy", "sklearn.datasets")   # plain kernels: what the course's notebooks import (not pyplot:
+#                                               # matplotlib reads the inline backend from the kernel's start)
+IMPORT_TIME = ("JAX_", "XLA_", "TF_", "OPENBLAS_", "OMP_", "MKL_", "NPY_", "PYTHON", "CUDA_")
 _server: dict = {}
 _lock = threading.Lock()                # a Dask worker may start kernels from several threads
 
@@ -180,12 +186,18 @@ def wait(conn: socket.socket, child: subprocess.Popen, deadline: float, on_deadl
 
 
 # ---------------------------------------------------------------- the zygote (python -I -m autograder.forkserver)
-def serve(path: str) -> None:
+def serve(path: str, plain: bool = False) -> None:
     own = dict(os.environ)   # as started, before JAX's import sets a few variables (as it does in every kernel)
     import autograder.check  # noqa: F401  what every kernel imports before its first cell (sandbox.KERNEL_MAIN)
     import autograder.endpoint  # noqa: F401
     from ipykernel import kernelapp  # noqa: F401
 
+    for name in PRELOAD if plain else ():
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    added = {k: v for k, v in os.environ.items() if k not in own}
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # the children are reaped by the kernel
     parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -194,7 +206,7 @@ def serve(path: str) -> None:
     listener.listen(64)
     listener.settimeout(1.0)
     os.write(1, b"R")
-    while os.getppid() == parent:    # the grading worker is gone: so are we
+    while os.getppid() == parent:    # the grading worker (or the site build) is gone: so are we
         try:
             conn, _ = listener.accept()
         except (socket.timeout, InterruptedError):
@@ -204,15 +216,26 @@ def serve(path: str) -> None:
             conn.settimeout(WAIT_S)
             data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 16)
             request = json.loads(data)
-            if len(fds) != len(NAMESPACES) + 2:
+            if len(fds) != (3 if plain else len(NAMESPACES) + 2):
                 raise ValueError("wrong number of descriptors")
             theirs = {k: v for k, v in request["env"].items() if k not in PER_KERNEL}
-            if theirs != own:
-                differ = sorted(k for k in {*theirs, *own} if theirs.get(k) != own.get(k))
+            if plain:   # what was read at import time must be the same
+                theirs, mine = _import_time(theirs), _import_time(own)
+            else:
+                mine = own
+            if theirs != mine:
+                differ = sorted(k for k in {*theirs, *mine} if theirs.get(k) != mine.get(k))
                 raise ValueError(f"the kernel's environment is not the fork server's: {', '.join(differ)}")
-            if os.fork() == 0:
+            pid = os.fork()
+            if pid == 0:
                 listener.close()
+                if plain:
+                    from .plainfork import plain_kernel
+
+                    plain_kernel(conn, request, fds, added)
                 _child(conn, request, fds)
+            if plain:
+                conn.send(json.dumps({"pid": pid}).encode())
         except Exception as exc:
             try:
                 conn.send(json.dumps({"failed": str(exc)[:200]}).encode())
@@ -221,6 +244,10 @@ def serve(path: str) -> None:
         conn.close()
         for fd in fds:
             os.close(fd)
+
+
+def _import_time(env: dict) -> dict:
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME)}
 
 
 def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
@@ -263,7 +290,6 @@ def _fail(what: str) -> None:
 
 def _kernel(conn: socket.socket, request: dict, fds: list[int], started: int) -> None:
     """The kernel: into the sandbox, down to its uid, then ipykernel in this process."""
-    code = 71
     try:
         from . import sandbox
 
@@ -294,12 +320,22 @@ def _kernel(conn: socket.socket, request: dict, fds: list[int], started: int) ->
         if os.getuid() != uid or os.geteuid() != uid or os.getgroups():
             raise OSError("the uid was not dropped")
         os.environ.update(request["env"], PWD=sandbox.HOME)  # differs from the zygote's in PER_KERNEL only
+        os.write(started, b"S")
+        os.close(started)
+    except BaseException:
+        traceback.print_exc()
+        os._exit(71)
+    run_kernel(request["argv"])
+
+
+def run_kernel(argv: list[str]) -> None:
+    """ipykernel in this forked process, with ``argv``; exits with its status (never returns)."""
+    code = 72
+    try:
         import numpy
 
         numpy.random.seed()            # numpy's global state was seeded in the zygote: a fresh one per kernel
-        sys.argv = [sys.executable, *request["argv"]]
-        os.write(started, b"S")
-        os.close(started)
+        sys.argv = [sys.executable, *argv]
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance()
@@ -318,4 +354,4 @@ def _kernel(conn: socket.socket, request: dict, fds: list[int], started: int) ->
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], plain=sys.argv[2:] == ["--plain"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import forkserver, sandbox
+from autograder import forkserver, plainfork, sandbox
 from autograder.grading import contained
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("driver")]
@@ -150,3 +150,45 @@ def test_the_launcher_falls_back_to_exec_when_the_fork_server_cannot_serve(tmp_p
     forkserver._server["proc"].wait()
     probe, status, log = _run(tmp_path / "restarted", monkeypatch, [])
     assert "autograder.forkserver" in probe["cmd"], log
+
+
+PLAIN = r'''
+import json, os, sys
+print("PLAIN" + json.dumps({"cmd": open("/proc/self/cmdline").read().replace("\0", " "), "cwd": os.getcwd(),
+                            "jax": "jax" in sys.modules, "flags": os.environ.get("XLA_FLAGS", "")}))
+'''
+FIGURE = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()\n"
+INTERRUPTED = "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('INTERRUPTED')\n"
+
+
+def _plain_run(folder: Path, km) -> tuple[dict, int, str]:
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (PLAIN, FIGURE, INTERRUPTED)])
+    kwargs = {"kernel_manager_class": km} if km else {}
+    client = NotebookClient(nb, timeout=5, kernel_name="python3", allow_errors=True,
+                            interrupt_on_timeout=True, resources={"metadata": {"path": str(folder)}}, **kwargs)
+    client.execute()
+    probe = json.loads("".join(o.get("text", "") for o in nb.cells[0].outputs).split("PLAIN", 1)[1])
+    figures = sum("image/png" in o.get("data", {}) for o in nb.cells[1].outputs)
+    return probe, figures, "".join(o.get("text", "") for o in nb.cells[2].outputs)
+
+
+def test_the_site_builds_kernels_are_forked_and_behave_as_exec_d_ones(tmp_path, monkeypatch):
+    """The site build's plain fork server: inline figures, the notebook's folder, interrupts, and the
+    environment read at import time, as in an exec'd kernel; exec when the server is gone."""
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=false")
+    server = plainfork.PlainServer()
+    try:
+        forked = _plain_run(tmp_path, plainfork.forked_kernel_manager())
+    finally:
+        server.close()
+    execd = _plain_run(tmp_path, None)
+    fallback = _plain_run(tmp_path, plainfork.forked_kernel_manager())  # no server any more
+    assert "autograder.forkserver" in forked[0]["cmd"] and forked[0]["jax"]
+    for run in (execd, fallback):
+        assert "ipykernel_launcher" in run[0]["cmd"] and not run[0]["jax"]
+    for run in (forked, execd, fallback):
+        probe, figures, interrupted = run
+        assert probe["cwd"] == str(tmp_path) and probe["flags"] == "--xla_cpu_use_fusion_emitters=false"
+        assert figures == 1 and "INTERRUPTED" in interrupted

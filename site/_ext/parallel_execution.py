@@ -56,13 +56,18 @@ def _execute(nb, path: str, in_temp: bool, timeout, allow_errors: bool):
     """Run one notebook as myst-nb's NotebookClientCache does; return (notebook, seconds, error name, traceback)."""
     from jupyter_cache.executors.utils import single_nb_execution
 
+    from autograder import plainfork
+
+    # the kernel forked from the build's fork server (JAX already imported) when it runs, else exec'd as usual
+    forked = {"kernel_manager_class": plainfork.forked_kernel_manager()} if os.environ.get(
+        plainfork.PLAIN_ENV) else {}
     if in_temp:
         with tempfile.TemporaryDirectory() as cwd:
             result = single_nb_execution(nb, cwd=os.path.abspath(cwd), allow_errors=allow_errors,
-                                         timeout=timeout, meta_override=True)
+                                         timeout=timeout, meta_override=True, **forked)
     else:
         result = single_nb_execution(nb, cwd=os.path.abspath(str(Path(path).parent)), allow_errors=allow_errors,
-                                     timeout=timeout, meta_override=True)
+                                     timeout=timeout, meta_override=True, **forked)
     error = type(result.err).__name__ if result.err is not None else None
     return result.nb, result.time, error, result.exc_string
 
@@ -113,8 +118,6 @@ def pre_execute(app, env, docnames) -> None:
     if jobs <= 1 or getattr(env, "mystnb_config", None) is None:
         return
     from jupyter_cache import get_cache
-    from jupyter_cache.base import CacheBundleIn
-    from jupyter_cache.cache.db import NbProjectRecord
 
     cache = get_cache(env.mystnb_config.execution_cache_path or ".jupyter_cache")
     todo = []
@@ -141,13 +144,45 @@ def pre_execute(app, env, docnames) -> None:
     workers = min(jobs, len(todo))
     logger.info(f"parallel execution: {len(todo)} notebook(s) on {workers} process(es)")
     start = time.perf_counter()
-    failed = []
     # Forked workers start at once with nbclient and nbformat already imported (importing nbformat takes seconds:
     # jsonschema builds rfc3987-syntax's grammars); they only run nbclient and return the notebook; the parent
     # alone writes to the cache's database.
     import jupyter_cache.executors.utils  # noqa: F401  (nbclient, imported before the fork)
 
     context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+    server = _fork_server()
+    try:
+        failed = _run_pool(app, cache, todo, workers, context)
+    finally:
+        if server is not None:
+            server.close()
+    logger.info(f"parallel execution: {len(todo) - len(failed)} of {len(todo)} notebook(s) executed and cached "
+                f"in {time.perf_counter() - start:.1f} s")
+    raising = [f for f in failed if f[2].execution_raise_on_error]
+    if raising:
+        raise NotebookExecutionError("\n".join(f"{path} (the traceback is above and in {report})"
+                                               for _, path, _, report in raising))
+
+
+def _fork_server():
+    """The build's fork server for the notebooks' kernels (autograder.plainfork.PlainServer): each kernel is
+    forked with JAX and ipykernel imported instead of importing them itself. None where it cannot start."""
+    try:
+        from autograder import plainfork
+
+        server = plainfork.PlainServer()
+    except Exception as exc:  # no fork server: every kernel is exec'd, as myst-nb would
+        logger.info(f"parallel execution: kernels are exec'd ({type(exc).__name__}: {exc})")
+        return None
+    logger.info("parallel execution: kernels forked from a fork server with JAX imported")
+    return server
+
+
+def _run_pool(app, cache, todo, workers, context) -> list:
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.cache.db import NbProjectRecord
+
+    failed = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {}
         for docname, notebook, path, read_fmt, nb_config in todo:
@@ -181,12 +216,7 @@ def pre_execute(app, env, docnames) -> None:
             cache.cache_notebook_bundle(CacheBundleIn(executed, stage.uri, data={"execution_seconds": seconds}),
                                         check_validity=False, overwrite=True)
             logger.info(f"parallel execution: {docname} executed in {seconds:.1f} s")
-    logger.info(f"parallel execution: {len(todo) - len(failed)} of {len(todo)} notebook(s) executed and cached "
-                f"in {time.perf_counter() - start:.1f} s")
-    raising = [f for f in failed if f[2].execution_raise_on_error]
-    if raising:
-        raise NotebookExecutionError("\n".join(f"{path} (the traceback is above and in {report})"
-                                               for _, path, _, report in raising))
+    return failed
 
 
 def setup(app):
