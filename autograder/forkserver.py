@@ -198,7 +198,7 @@ def serve(path: str, plain: bool = False) -> None:
         except ImportError:
             pass
     added = {k: v for k, v in os.environ.items() if k not in own}
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # the children are reaped by the kernel
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # Linux reaps the children: no zombies
     parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
@@ -227,13 +227,16 @@ def serve(path: str, plain: bool = False) -> None:
                 differ = sorted(k for k in {*theirs, *mine} if theirs.get(k) != mine.get(k))
                 raise ValueError(f"the kernel's environment is not the fork server's: {', '.join(differ)}")
             pid = os.fork()
-            if pid == 0:
-                listener.close()
-                if plain:
-                    from .plainfork import plain_kernel
+            if pid == 0:   # never back into this loop: the child ends in a kernel or in _exit
+                try:
+                    listener.close()
+                    if plain:
+                        from .plainfork import plain_kernel
 
-                    plain_kernel(conn, request, fds, added)
-                _child(conn, request, fds)
+                        plain_kernel(conn, request, fds, added)
+                    _child(conn, request, fds)
+                finally:
+                    os._exit(70)
             if plain:
                 conn.send(json.dumps({"pid": pid}).encode())
         except Exception as exc:
