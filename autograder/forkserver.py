@@ -40,7 +40,9 @@ from pathlib import Path
 # (name under /proc/PID/ns, CLONE_NEW* flag); the PID namespace first (it applies to the next fork), mount last
 NAMESPACES = (("pid", 0x20000000), ("net", 0x40000000), ("ipc", 0x08000000), ("uts", 0x04000000),
               ("cgroup", 0x02000000), ("mnt", 0x00020000))
-PER_KERNEL = ("JUPYTER_RUNTIME_DIR",)   # the only variable that differs between two kernels' environments
+# Variables that may differ between two kernels of one worker and are read after the fork, never at import:
+# each kernel's connection folder, and the flag nbgrader sets while it autogrades (not while a solution runs).
+PER_KERNEL = ("JUPYTER_RUNTIME_DIR", "NBGRADER_EXECUTION")
 WAIT_S = 30                             # for the zygote's start, the sandbox's placeholder, the kernel's start
 PLACEHOLDER = "import os; os.write(1, b'R'); os.close(1); os.read(0, 1)"
 PRELOAD = ("jax.numpy", "sklearn.datasets")   # plain kernels: what the course's notebooks import (not pyplot:
@@ -57,11 +59,17 @@ def address(plan) -> str | None:
     if not (plan.bwrap and plan.drop_uid) or os.geteuid() != 0 or os.environ.get("VC4ML_FORKSERVER") == "0":
         return None
     with _lock:
-        proc = _server.get("proc")
-        if proc is None or proc.poll() is not None:
-            if _server.get("starts", 0) >= 3:
+        proc, env = _server.get("proc"), zygote_env()
+        if proc is not None and proc.poll() is not None:   # the zygote died: restarted at most 3 times
+            _server["deaths"] = _server.get("deaths", 0) + 1
+            proc = None
+        if proc is not None and _server.get("env") != env:  # the worker's environment changed since it started
+            proc = None
+        if proc is None:
+            if _server.get("deaths", 0) >= 3:
+                _stop()
                 return None
-            _start()
+            _start(env)
         return _server.get("path")
 
 
@@ -72,20 +80,22 @@ def zygote_env() -> dict:
     return {k: v for k, v in env.items() if k not in PER_KERNEL}
 
 
-def _start() -> None:
+def _start(env: dict) -> None:
     _stop()
     folder = Path(tempfile.mkdtemp(prefix="vc4ml-fork-"))  # 0700: no kernel can reach the socket
     path = folder / "socket"
     with open(folder / "log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-I", "-m", "autograder.forkserver", str(path)], env=zygote_env(),
+        proc = subprocess.Popen([sys.executable, "-I", "-m", "autograder.forkserver", str(path)], env=env,
                                 cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                                 close_fds=True)
-    _server.update(proc=proc, folder=folder, path=None, starts=_server.get("starts", 0) + 1)
-    atexit.register(_stop)
+    _server.update(proc=proc, folder=folder, path=None, env=env)
+    if not _server.get("atexit"):
+        _server["atexit"] = atexit.register(_stop)
     ready, _, _ = select.select([proc.stdout], [], [], WAIT_S)
     if ready and proc.stdout.read(1) == b"R":
         _server["path"] = str(path)
     else:
+        _server["deaths"] = _server.get("deaths", 0) + 1
         _stop()
 
 

@@ -2,6 +2,7 @@
 exec'd kernel: same root, uid, privileges, namespaces and environment, nothing of the zygote or of another
 kernel, and the launcher falls back to exec whenever the fork server cannot serve."""
 
+import io
 import json
 import os
 from pathlib import Path
@@ -10,9 +11,11 @@ import nbformat
 import pytest
 
 from autograder import forkserver, plainfork, sandbox
-from autograder.grading import contained
+from autograder.grading import autograde, contained, demo, release, report
+from notebooks import release_lock
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("driver")]
+A = "ch01_univariate"
 
 PROBE = r'''
 import json, os, sys, autograder.check
@@ -140,16 +143,56 @@ def test_the_launcher_falls_back_to_exec_when_the_fork_server_cannot_serve(tmp_p
     if not (plan.bwrap and plan.drop_uid):
         pytest.skip("the fork server needs bubblewrap and root (a uid per kernel)")
     forkserver.address(plan)
-    # an environment the zygote was not started with: its imports would have read other settings
+    started_with = forkserver.zygote_env()
+    # a launcher whose environment is not the zygote's (the worker did not notice): its imports would have read
+    # other settings, so the zygote refuses and the kernel is exec'd
     monkeypatch.setenv("JAX_ENABLE_X64", "0")
+    monkeypatch.setattr(forkserver, "zygote_env", lambda: started_with)
     probe, status, log = _run(tmp_path / "env", monkeypatch, [])
     assert "autograder.forkserver" not in probe["cmd"] and "not the fork server's: JAX_ENABLE_X64" in log
+    # the worker's environment changed since its zygote started: a new zygote, with that environment
+    monkeypatch.undo()
+    monkeypatch.setenv("JAX_ENABLE_X64", "0")
+    probe, status, log = _run(tmp_path / "drift", monkeypatch, [])
+    assert "autograder.forkserver" in probe["cmd"] and probe["env"]["JAX_ENABLE_X64"] == "0", log
     monkeypatch.delenv("JAX_ENABLE_X64")
     # a zygote that died: the next kernel starts a new one
     forkserver._server["proc"].kill()
     forkserver._server["proc"].wait()
     probe, status, log = _run(tmp_path / "restarted", monkeypatch, [])
     assert "autograder.forkserver" in probe["cmd"], log
+
+
+KERNEL = r'''
+import json as _json, os as _os
+print("KERNEL" + _json.dumps({"cmd": open("/proc/self/cmdline").read().replace("\0", " "),
+                              "mode": _os.environ.get("NBGRADER_EXECUTION")}))
+'''
+
+
+def test_submissions_graded_through_nbgrader_get_forked_kernels(tmp_path, monkeypatch):
+    """nbgrader sets NBGRADER_EXECUTION in the worker while it autogrades a submission (not while the solution
+    runs): those kernels are forked too, see the variable as an exec'd kernel does, and score as before."""
+    plan = sandbox.probe(sandbox.Limits())
+    if not (plan.bwrap and plan.drop_uid):
+        pytest.skip("the fork server needs bubblewrap and root (a uid per kernel)")
+    monkeypatch.setenv("AUTOGRADER_DATA", str(tmp_path))
+    answers = demo.solution_answers(A)
+    answers["q1_answer"] += KERNEL
+    solution = next(s for s in demo.load(A) if s.answers == "solution")
+    with release_lock():
+        release.release(A)
+        demo.build(A, [demo.DemoStudent("s01_probe", "the solution, printing its kernel", answers,
+                                        solution.expected)])
+    runs = autograde.autograde(A, ["s01_probe"], jobs=1, force=True, stream=io.StringIO())
+    assert [r.ok for r in runs] == [True], runs
+    graded = nbformat.read(tmp_path / "autograded" / "s01_probe" / A / f"{A}.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.outputs)
+    assert "KERNEL" in text, text[:2000]
+    kernel = json.loads(text.split("KERNEL", 1)[1].splitlines()[0])
+    assert "autograder.forkserver" in kernel["cmd"] and kernel["mode"] == "autograde", kernel
+    result = report.class_results(A, ["s01_probe"])[0]
+    assert result.score == result.max_score > 0
 
 
 PLAIN = r'''
