@@ -56,7 +56,7 @@ _lock = threading.Lock()                # a Dask worker may start kernels from s
 def address(plan) -> str | None:
     """This worker's fork server socket, started on first use; None where it cannot work (no bubblewrap, no
     uid per kernel, not root) or did not start."""
-    if not (plan.bwrap and plan.drop_uid) or os.geteuid() != 0 or os.environ.get("VC4ML_FORKSERVER") == "0":
+    if not serves(plan):
         return None
     with _lock:
         proc, env = _server.get("proc"), zygote_env()
@@ -71,6 +71,11 @@ def address(plan) -> str | None:
                 return None
             _start(env)
         return _server.get("path")
+
+
+def serves(plan) -> bool:
+    """Whether this machine's sandbox can get forked kernels (bubblewrap, a uid per kernel, root)."""
+    return bool(plan.bwrap and plan.drop_uid) and os.geteuid() == 0 and os.environ.get("VC4ML_FORKSERVER") != "0"
 
 
 def zygote_env() -> dict:

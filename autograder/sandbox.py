@@ -279,6 +279,9 @@ def install_kernelspec(folder: Path) -> Path:
     return folder
 
 
+START_FILE = "start.txt"   # in the box's root: how the launcher started the kernel
+
+
 @dataclass
 class Box:
     """One kernel's sandbox: its folders, uid and cgroups. Created before the kernel starts, removed after."""
@@ -311,6 +314,13 @@ class Box:
             return json.loads(self.status_file.read_text())
         except (OSError, ValueError):
             return {}
+
+    def kernel_start(self) -> str:
+        """How the launcher started the kernel: "forked", "exec'd", or "" if it did not get that far."""
+        try:
+            return (self.root / START_FILE).read_text()
+        except OSError:
+            return ""
 
     def log_tail(self, size: int = 2000) -> str:
         """The end of what the kernel (and the sandbox tools) wrote to stdout/stderr."""
@@ -649,6 +659,7 @@ def launch(kernel: list[str]) -> int:
         from . import forkserver
 
         forked = forkserver.launch(cfg, kernel, env, lambda cmd, fd: _bwrap_argv(cfg, cmd, fd))
+    Path(cfg["status"]).with_name(START_FILE).write_text("forked" if forked else "exec'd")
     if forked:
         child, conn = forked
     else:

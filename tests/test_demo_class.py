@@ -7,10 +7,12 @@ a syntax error, an infinite loop and answers that write JAX-style warnings to st
 """
 
 import csv
+import json
 
 import pytest
 
-from autograder.grading import course, demo, report
+from autograder import forkserver, sandbox
+from autograder.grading import contained, course, demo, report
 from classbatch import graded as class_batch
 
 ASSIGNMENTS = demo.available()
@@ -43,6 +45,12 @@ def _scores_exactly_as_expected(assignment, tmp_path, monkeypatch):
                 problems.append(f"{s.student} {grade_id}: diagnosis {got[grade_id].diagnosis!r} lacks {word!r}")
     assert not problems, "\n".join(problems)
 
+    # every kernel that ran was forked when this machine's sandbox allows it: nbgrader's own pipeline must not
+    # send it back to exec (as NBGRADER_EXECUTION, which nbgrader sets while it autogrades, once did)
+    if forkserver.serves(sandbox.probe(sandbox.Limits())):
+        starts = {s.student: _run_info(shared["data"], assignment, s.student).get("kernel") for s in students}
+        assert {k for k in starts.values() if k} == {"forked"}, starts
+
     full = [s for s in students if s.answers == "solution"]
     blank = [s for s in students if s.answers == {}]
     assert full and blank, "every demo class has the solution and the untouched release"
@@ -54,6 +62,11 @@ def _scores_exactly_as_expected(assignment, tmp_path, monkeypatch):
     rows = list(csv.DictReader(report.export_csv(tmp_path / "grades.csv").open()))
     students_in_the_gradebook = {r.student for runs in shared["batch"].runs.values() for r in runs}
     assert {r["student_id"] for r in rows if r["assignment"] == assignment} == students_in_the_gradebook
+
+
+def _run_info(data, assignment: str, student: str) -> dict:
+    path = data / "autograded" / student / assignment / contained.RUN_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def test_every_assignment_has_a_demo_class():

@@ -191,6 +191,8 @@ def test_submissions_graded_through_nbgrader_get_forked_kernels(tmp_path, monkey
     assert "KERNEL" in text, text[:2000]
     kernel = json.loads(text.split("KERNEL", 1)[1].splitlines()[0])
     assert "autograder.forkserver" in kernel["cmd"] and kernel["mode"] == "autograde", kernel
+    run = json.loads((tmp_path / "autograded" / "s01_probe" / A / contained.RUN_FILE).read_text())
+    assert run["kernel"] == "forked"   # what the grader records of each kernel's start
     result = report.class_results(A, ["s01_probe"])[0]
     assert result.score == result.max_score > 0
 

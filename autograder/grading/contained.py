@@ -104,6 +104,7 @@ class ContainedExecute(Execute):
         except Exception as exc:  # the kernel could not start, or the client failed: grade what we have
             self._gone = self._gone or f"the kernel failed: {type(exc).__name__}: {str(exc)[:200]}"
         finally:
+            run["kernel"] = self._box.kernel_start()
             if self._gone:
                 run["kernel_log"] = self._box.log_tail()
             self._box.close()
