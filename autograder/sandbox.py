@@ -695,7 +695,7 @@ def launch(kernel: list[str]) -> int:
         code = child.returncode or 0
         # bwrap reports a child killed by signal N as exit status 128 + N
         signum = -code if code < 0 else code - 128 if cfg["plan"]["bwrap"] and 128 < code < 128 + 65 else 0
-    status.update(returncode=code, forked=bool(forked))
+    status.update(returncode=code)
     if signum and not status["reason"]:
         try:
             status["reason"] = f"the kernel was killed by signal {signal.Signals(signum).name}"

@@ -85,8 +85,8 @@ def _run(folder: Path, monkeypatch, paths: list[str]) -> tuple[dict, dict, str]:
 def runs(tmp_path_factory):
     """Two forked kernels and one exec'd kernel, in this order, from one worker (this process)."""
     plan = sandbox.probe(sandbox.Limits())
-    if not (plan.bwrap and plan.drop_uid):
-        pytest.skip("the fork server needs bubblewrap and root (a uid per kernel)")
+    if not forkserver.serves(plan):
+        pytest.skip("no fork server here: it needs bubblewrap, root (a uid per kernel), VC4ML_FORKSERVER not 0")
     mp = pytest.MonkeyPatch()
     tmp = tmp_path_factory.mktemp("forkserver")
     address = forkserver.address(plan)
@@ -140,8 +140,8 @@ def test_a_forked_kernel_holds_nothing_of_the_zygote_or_another_kernel(runs):
 
 def test_the_launcher_falls_back_to_exec_when_the_fork_server_cannot_serve(tmp_path, monkeypatch):
     plan = sandbox.probe(sandbox.Limits())
-    if not (plan.bwrap and plan.drop_uid):
-        pytest.skip("the fork server needs bubblewrap and root (a uid per kernel)")
+    if not forkserver.serves(plan):
+        pytest.skip("no fork server here: it needs bubblewrap, root (a uid per kernel), VC4ML_FORKSERVER not 0")
     forkserver.address(plan)
     started_with = forkserver.zygote_env()
     # a launcher whose environment is not the zygote's (the worker did not notice): its imports would have read
@@ -174,8 +174,8 @@ def test_submissions_graded_through_nbgrader_get_forked_kernels(tmp_path, monkey
     """nbgrader sets NBGRADER_EXECUTION in the worker while it autogrades a submission (not while the solution
     runs): those kernels are forked too, see the variable as an exec'd kernel does, and score as before."""
     plan = sandbox.probe(sandbox.Limits())
-    if not (plan.bwrap and plan.drop_uid):
-        pytest.skip("the fork server needs bubblewrap and root (a uid per kernel)")
+    if not forkserver.serves(plan):
+        pytest.skip("no fork server here: it needs bubblewrap, root (a uid per kernel), VC4ML_FORKSERVER not 0")
     monkeypatch.setenv("AUTOGRADER_DATA", str(tmp_path))
     answers = demo.solution_answers(A)
     answers["q1_answer"] += KERNEL
