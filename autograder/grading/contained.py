@@ -193,12 +193,30 @@ class ContainedExecute(Execute):
         except DeadKernelError:
             status = "died"
             self._gone = self._gone or self._why_dead()
+        if self._exit_asked():
+            status = "died"
         if self._dropped:
             cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
                 f"\n[grader: {self._dropped / 2**20:.1f} MB of output dropped; "
                 f"the limit is {self._job.limits.output / 2**20:g} MB per cell]\n")))
         self._check_flood()
         return status
+
+    def on_cell_executed(self, **kwargs):
+        super().on_cell_executed(**kwargs)   # nbgrader's: records a timeout's error in the cell
+        self._reply = kwargs.get("execute_reply")
+
+    def _exit_asked(self) -> bool:
+        """Whether the cell just run called exit() or quit(): IPython then stops the kernel 0.1 s later, so the
+        next request would race its shutdown (answered or not, depending on the machine's speed). Stop it now."""
+        reply, self._reply = getattr(self, "_reply", None), None
+        payload = ((reply or {}).get("content") or {}).get("payload") or []
+        if not any(isinstance(p, dict) and p.get("source") == "ask_exit" and not p.get("keepkernel")
+                   for p in payload):
+            return False
+        self._gone = self._gone or "the kernel died: the code called exit() or quit(), which shuts it down"
+        self._box.stop()
+        return True
 
     def _flood_reason(self) -> str:
         return (f"the notebook printed more than {self._job.limits.output_total / 2**20:g} MB in all (output "
@@ -237,6 +255,8 @@ class ContainedExecute(Execute):
             return "died"
         finally:
             self.nb.cells[self._test_index] = kept
+        if self._exit_asked():
+            return "died"
         self._check_flood()
         if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
             return "timeout"
