@@ -370,7 +370,8 @@ class Box:
         """Kill whatever is left of the kernel and remove its cgroups and folders."""
         self.stop()
         for d in self.cgroups:
-            for _ in range(50):
+            pause = 0.005   # busy while its killed processes are reaped (usually a few ms): poll soon, then back off
+            for _ in range(60):
                 try:
                     Path(d).rmdir()
                     break
@@ -378,7 +379,8 @@ class Box:
                     break
                 except OSError:
                     _kill_cgroup(Path(d))
-                    time.sleep(0.1)
+                    time.sleep(pause)
+                    pause = min(0.1, pause * 2)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
