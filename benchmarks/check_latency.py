@@ -55,8 +55,9 @@ def cell_source(assignment: str, grade_id: str) -> str:
     path = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
     for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
         if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
-            source = "".join(cell["source"]).split("### BEGIN HIDDEN TESTS")[0]
-            marker = re.compile(r"^\s*### (BEGIN|END) SOLUTION\n", flags=re.M)
+            source = re.sub(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", "",
+                            "".join(cell["source"]), flags=re.S)  # the visible test may follow a hidden part
+            marker = re.compile(r"^\s*### (BEGIN|END) SOLUTION$\n?", flags=re.M)
             return marker.sub("", source).strip()
     raise KeyError(f"{assignment}: no cell {grade_id}")
 
