@@ -51,3 +51,23 @@ def test_the_pinned_jaxlib_accepts_the_flags_and_results_do_not_change():
     plain, fast = _results(""), _results(" ".join(sandbox.fast_compile_flags()))
     for a, b in zip(plain, fast):
         assert np.allclose(a, b, rtol=1e-15, atol=0), "a fast-compile flag changed a float64 result"
+
+
+WORKER = """
+import os, sys
+from autograder.grading import autograde
+if sys.argv[1] == "late":
+    import jax.numpy as jnp
+    jnp.ones(2).block_until_ready()   # the backend started before the worker set up its cache
+autograde._compile_cache()
+print(os.environ.get("XLA_FLAGS", ""))
+"""
+
+
+def test_a_grading_worker_compiles_its_references_with_the_fast_compile_flags(tmp_path):
+    """The driver's references compile with the kernels' flags; a backend already started is left as it is."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(AUTOGRADER_COMPILE_CACHE=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
+    said = {when: subprocess.run([sys.executable, "-c", WORKER, when], env=env, capture_output=True, text=True,
+                                 check=True).stdout.split() for when in ("early", "late")}
+    assert said == {"early": list(sandbox.fast_compile_flags()), "late": []}

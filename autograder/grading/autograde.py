@@ -307,9 +307,14 @@ def _compile_cache() -> Path:
     of this and later batches: a worker loads what another compiled (it is keyed by the computation, so it can
     never return another one's result). The folder is the grader's alone (0700): kernels, which run under
     uids of their own and, with bubblewrap, see only their submission's files, can neither read the compiled
-    references nor write into it."""
+    references nor write into it. The worker's own XLA gets the kernels' fast-compile flags before its backend
+    starts: a reference runs at a few points, so compiling it ~3x faster is what counts (the nine solutions'
+    check, fresh caches: 61 -> 49 core-s)."""
     import jax
+    from jax._src import xla_bridge
 
+    if not xla_bridge.backends_are_initialized():
+        os.environ["XLA_FLAGS"] = sandbox.with_fast_compile(os.environ.get("XLA_FLAGS", ""))
     folder = compile_cache_dir()
     folder.parent.mkdir(parents=True, exist_ok=True)
     folder.mkdir(mode=0o700, exist_ok=True)
