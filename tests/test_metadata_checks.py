@@ -37,21 +37,23 @@ def _notebooks():
 
 
 @pytest.fixture
-def patched(monkeypatch):
-    monkeypatch.setattr(common, "jsonschema", common.jsonschema)   # undone after the test
-    autograde._validate_metadata_once_per_schema()
-
-
-def test_the_workers_metadata_checks_give_nbgrader_s_verdicts(monkeypatch):
+def stock(monkeypatch):
+    """nbgrader's own verdicts on a good and a broken notebook; then the workers' checks are in place (undone
+    after the test)."""
     nb, broken = _notebooks()
-    stock = (_errors(nb), _errors(broken))
+    verdicts = (_errors(nb), _errors(broken))
     monkeypatch.setattr(common, "jsonschema", common.jsonschema)
     autograde._validate_metadata_once_per_schema()
+    return verdicts
+
+
+def test_the_workers_metadata_checks_give_nbgrader_s_verdicts(stock):
+    nb, broken = _notebooks()
     assert (_errors(nb), _errors(broken)) == stock
     assert not any(stock[0]) and sum(map(bool, stock[1])) == 1
 
 
-def test_the_schema_is_checked_once_not_once_per_cell(patched, monkeypatch):
+def test_the_schema_is_checked_once_not_once_per_cell(stock, monkeypatch):
     nb, _ = _notebooks()
     cls = jsonschema.validators.validator_for(MetadataValidatorV3().schema)
     checked = []

@@ -92,6 +92,7 @@ class ContainedExecute(Execute):
         self._deadline = started + limits.notebook_timeout
         self._test_deadline = None
         self._total_bytes, self._flood, self._gone = 0, False, ""
+        self._reply = None   # the last execute reply (on_cell_executed)
         self._box = sandbox.open_box(job.plan, limits, folder)
         run: dict = {"cells": [], "stopped": "", "limits": limits.describe(), "verdicts": {}}
         try:
@@ -209,7 +210,7 @@ class ContainedExecute(Execute):
     def _exit_asked(self) -> bool:
         """Whether the cell just run called exit() or quit(): IPython then stops the kernel 0.1 s later, so the
         next request would race its shutdown (answered or not, depending on the machine's speed). Stop it now."""
-        reply, self._reply = getattr(self, "_reply", None), None
+        reply, self._reply = self._reply, None
         payload = ((reply or {}).get("content") or {}).get("payload") or []
         if not any(isinstance(p, dict) and p.get("source") == "ask_exit" and not p.get("keepkernel")
                    for p in payload):
