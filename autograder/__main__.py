@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 EXAMPLES = {
-    "release": "python -m autograder release ch01_univariate   (or --all)",
+    "release": "python -m autograder release ch01_univariate   (or --all) [--no-check]",
     "collect": "python -m autograder collect ch01_univariate ~/Downloads/submissions "
                "[--force]   (or --exchange)",
     "autograde": "python -m autograder autograde ch01_univariate [ch02_gradients ...|--all] --jobs 2 "
@@ -30,9 +30,13 @@ def _parser() -> argparse.ArgumentParser:
         return verbs.add_parser(name, help=help_, description=help_, epilog="example: " + EXAMPLES[name])
 
     r = verb("release", "Generate exercises/<assignment> from solutions/<assignment> (nbgrader generate_assignment, "
-             "normalised so that regenerating leaves no diff).")
+             "normalised so that regenerating leaves no diff), then grade each solution against its own tests "
+             "as a submission is graded (exit status 1 if one fails; a pass is remembered, so grading skips it).")
     r.add_argument("assignment", nargs="?")
     r.add_argument("--all", action="store_true", help="release every assignment")
+    r.add_argument("--no-check", action="store_true",
+                   help="skip grading each solution against its own tests (the first autograde does it)")
+    r.add_argument("--jobs", type=int, default=CORES, help=f"solutions checked at once (default: cores = {CORES})")
     c = verb("collect", "Copy submissions into <data>/submitted/<student>/<assignment>/ from nbgrader's layout "
              "(<dir>/<student>/<assignment>/) or a flat folder of <student>_*.ipynb files (LMS downloads).")
     c.add_argument("assignment")
@@ -125,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "release":
             if not args.all and not args.assignment:
                 raise course.CourseError("name an assignment or pass --all")
-            pipeline.release(course.assignments() if args.all else [args.assignment])
+            pipeline.release(course.assignments() if args.all else [args.assignment], not args.no_check,
+                             args.jobs)
         elif args.verb == "collect":
             if (args.source is None) == (not args.exchange):
                 raise course.CourseError("collect: give a folder of submissions or "

@@ -45,8 +45,9 @@ NAMESPACES = (("pid", 0x20000000), ("net", 0x40000000), ("ipc", 0x08000000), ("u
 PER_KERNEL = ("JUPYTER_RUNTIME_DIR", "NBGRADER_EXECUTION")
 WAIT_S = 30                             # for the zygote's start, the sandbox's placeholder, the kernel's start
 PLACEHOLDER = "import os; os.write(1, b'R'); os.close(1); os.read(0, 1)"
-PRELOAD = ("jax.numpy", "sklearn.datasets")   # plain kernels: what the course's notebooks import (not pyplot:
-#                                               # matplotlib reads the inline backend from the kernel's start)
+# What the course's notebooks import, so that no kernel imports it again (sklearn.datasets: 2.4 core-s in each
+# ch09 kernel). Not pyplot: matplotlib reads the inline backend from the kernel's start.
+PRELOAD = ("jax.numpy", "sklearn.datasets")
 IMPORT_TIME = ("JAX_", "XLA_", "TF_", "OPENBLAS_", "OMP_", "MKL_", "NPY_", "PYTHON", "CUDA_")
 _server: dict = {}
 _lock = threading.Lock()                # a Dask worker may start kernels from several threads
@@ -207,11 +208,15 @@ def serve(path: str, plain: bool = False) -> None:
     import autograder.endpoint  # noqa: F401
     from ipykernel import kernelapp  # noqa: F401
 
-    for name in PRELOAD if plain else ():
+    kernel_env = dict(os.environ)   # what an exec'd kernel has before its first cell
+    for name in PRELOAD:
         try:
             importlib.import_module(name)
         except ImportError:
             pass
+    if not plain:   # a grading kernel starts with exactly an exec'd kernel's environment (sklearn sets KMP_*)
+        os.environ.clear()
+        os.environ.update(kernel_env)
     added = {k: v for k, v in os.environ.items() if k not in own}
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # Linux reaps the children: no zombies
     parent = os.getppid()

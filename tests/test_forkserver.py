@@ -164,15 +164,17 @@ def test_the_launcher_falls_back_to_exec_when_the_fork_server_cannot_serve(tmp_p
 
 
 KERNEL = r'''
-import json as _json, os as _os
+import json as _json, os as _os, sys as _sys
 print("KERNEL" + _json.dumps({"cmd": open("/proc/self/cmdline").read().replace("\0", " "),
-                              "mode": _os.environ.get("NBGRADER_EXECUTION")}))
+                              "mode": _os.environ.get("NBGRADER_EXECUTION"),
+                              "preloaded": "sklearn.datasets" in _sys.modules}))
 '''
 
 
 def test_submissions_graded_through_nbgrader_get_forked_kernels(tmp_path, monkeypatch):
     """nbgrader sets NBGRADER_EXECUTION in the worker while it autogrades a submission (not while the solution
-    runs): those kernels are forked too, see the variable as an exec'd kernel does, and score as before."""
+    runs): those kernels are forked too, see the variable as an exec'd kernel does, and score as before. They
+    start with what the course's notebooks import (forkserver.PRELOAD) already imported."""
     plan = sandbox.probe(sandbox.Limits())
     if not forkserver.serves(plan):
         pytest.skip("no fork server here: it needs bubblewrap, root (a uid per kernel), VC4ML_FORKSERVER not 0")
@@ -191,6 +193,7 @@ def test_submissions_graded_through_nbgrader_get_forked_kernels(tmp_path, monkey
     assert "KERNEL" in text, text[:2000]
     kernel = json.loads(text.split("KERNEL", 1)[1].splitlines()[0])
     assert "autograder.forkserver" in kernel["cmd"] and kernel["mode"] == "autograde", kernel
+    assert kernel["preloaded"], kernel   # what ch09 imports: 0.6 core-s a kernel when each imports it itself
     run = json.loads((tmp_path / "autograded" / "s01_probe" / A / contained.RUN_FILE).read_text())
     assert run["kernel"] == "forked"   # what the grader records of each kernel's start
     result = report.class_results(A, ["s01_probe"])[0]

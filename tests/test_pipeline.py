@@ -169,10 +169,16 @@ def test_category_names():
 
 
 def test_one_batch_grades_several_assignments_and_a_broken_solution_grades_nothing(tmp_path, monkeypatch):
-    """`autograde --all`: one pool for every assignment. A solution that fails its own tests stops only its
-    assignment: none of its submissions is graded or written, the others are, and the command says why (exit 2)."""
+    """`release` grades each solution against its own tests and names the one that fails (exit 2), before any
+    student sees it; `autograde --all` then skips the solution that passed. One pool for every assignment. A
+    solution that fails its own tests stops only its assignment: none of its submissions is graded or written,
+    the others are, and the command says why (exit 2)."""
     import subprocess
     import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=900)
 
     root, data, broken = tmp_path / "course", tmp_path / "data", "ch02_gradients"
     for part in (f"solutions/{A}", f"solutions/{broken}", "demo"):
@@ -186,12 +192,20 @@ def test_one_batch_grades_several_assignments_and_a_broken_solution_grades_nothi
     monkeypatch.setenv("AUTOGRADER_COURSE_ROOT", str(root))
     monkeypatch.setenv("AUTOGRADER_DATA", str(data))
     monkeypatch.setenv("AUTOGRADER_SOLUTION_CACHE", str(tmp_path / "passed"))
+    r = cli("release", "--all", "--no-check")
+    assert r.returncode == 0 and "checking" not in r.stdout and not (tmp_path / "passed").exists(), r.stdout
+    r = cli("release", "--all")
+    assert r.returncode == 2, r.stdout + r.stderr[-2000:]
+    assert re.search(rf"{A}  passes \(\d+\.\d s\)", r.stdout), r.stdout
+    assert re.search(rf"{broken}  FAILS: the solution of {broken} does not pass its own tests while grading: "
+                     rf"q1_test: .*\(RuntimeError\)", r.stdout), r.stdout
+    assert f"the solution of {broken} fails its own tests" in r.stderr and "do not hand them out" in r.stderr
+    assert (root / "exercises" / broken / f"{broken}.ipynb").is_file()   # released all the same, and said so
     for name in (A, broken):
-        release.release(name)
         demo.build(name, [s for s in demo.load(name) if s.answers == "solution" or s.answers == {}])
-    r = subprocess.run([sys.executable, "-m", "autograder", "autograde", "--all", "--jobs", "2"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=900)
+    r = cli("autograde", "--all", "--jobs", "2")
     assert r.returncode == 2, r.stderr[-2000:]
+    assert f"grading the solution of {broken} first" in r.stderr, r.stderr   # not A's: it passed at release
     assert f"{broken} was not graded: the solution of {broken} does not pass its own tests" in r.stderr
     assert f"{A}: Q1 = q1_test" in r.stdout and "12/12" in r.stdout
     assert not list((data / "autograded").glob(f"*/{broken}"))

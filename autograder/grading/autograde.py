@@ -484,8 +484,7 @@ def autograde_many(assignments: list[str], students: list[str] | None = None, jo
         workdir = Path(tempfile.mkdtemp(prefix="vc4ml-batch-"))
         try:
             names = [name for name in assignments if todo[name]]
-            keys = {name: solution_cache.key(name, read_instructor_cells(name), plan, limits)
-                    for name in names}
+            keys = _solution_keys(names, plan, limits)
             fresh = [name for name in names if not solution_cache.passed(keys[name])]
             for name in set(names) - set(fresh):  # passed before, nothing it depends on changed
                 _write_json(workdir / f"solution-{name}.json", {})
@@ -515,6 +514,43 @@ def autograde_many(assignments: list[str], students: list[str] | None = None, jo
     for name, why in failed.items():
         stream.write(f"{name}: NOT GRADED: {why}\n")
     return Batch({name: sorted(r, key=lambda r: r.student) for name, r in runs.items()}, failed)
+
+
+def _solution_keys(names: list[str], plan: sandbox.Plan, limits: sandbox.Limits) -> dict[str, str]:
+    return {name: solution_cache.key(name, read_instructor_cells(name), plan, limits) for name in names}
+
+
+def check_solutions(assignments: list[str], jobs: int | None = None, limits: sandbox.Limits | None = None,
+                    report: Callable | None = None) -> dict[str, SolutionRun | None]:
+    """Grade each assignment's solution as a local batch would (sandbox, driver, ``limits``, default
+    :func:`default_limits`), several at once, unless it passed before with nothing changed (then None), and
+    remember each pass: a later batch with the same limits skips it and finds its references compiled in
+    the cache. Returns assignment -> its run (failed runs say why); ``report(name, run)`` hears each as it
+    comes."""
+    limits = limits or default_limits()
+    plan = sandbox.probe(limits)
+    keys = _solution_keys(list(assignments), plan, limits)
+    done: dict[str, SolutionRun | None] = {name: None for name in assignments
+                                           if solution_cache.passed(keys[name])}
+    for name in done:
+        if report:
+            report(name, None)
+    fresh = [name for name in assignments if name not in done]
+    if not fresh:
+        return done
+    workdir = Path(tempfile.mkdtemp(prefix="vc4ml-solutions-"))
+    try:
+        first = [SolutionJob(name, str(workdir / f"solution-{name}.json"), plan, limits, str(workdir))
+                 for name in fresh]
+        for run in LocalPool(min(jobs or os.cpu_count() or 1, len(fresh))).map_unordered(run_job, first):
+            if run.ok:
+                solution_cache.remember(keys[run.assignment])
+            done[run.assignment] = run
+            if report:
+                report(run.assignment, run)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {name: done[name] for name in assignments}
 
 
 def _remote_batch(pool, assignments, todo, runs, policy, limits, stream) -> Batch:

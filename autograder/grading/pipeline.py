@@ -20,10 +20,30 @@ def say(text: object = "") -> None:
     print(safe_text.terminal(text))
 
 
-def release(names: list[str]) -> None:
+def release(names: list[str], check: bool = True, jobs: int | None = None) -> None:
+    """Release, then grade each solution against its own tests as grading will (unless ``check`` is off): the
+    instructor learns of a failing test before students see the assignment, and the first batch skips it."""
     for name in names:
         say(f"released {releasing.release(name).relative_to(course.root())}")
+    if check:
+        say(f"checking {'the solution' if len(names) == 1 else f'{len(names)} solutions'} against "
+            f"{'its' if len(names) == 1 else 'their'} own tests, graded as submissions are...")
+        runs = grading.check_solutions(names, jobs, report=_checked)
+        failed = [name for name, run in runs.items() if run is not None and not run.ok]
+        if failed:
+            raise course.CourseError(f"the solution of {', '.join(failed)} fails its own tests (above): fix the "
+                                     f"solution or the tests in solutions/, then release again (the exercises "
+                                     f"were written; do not hand them out yet)")
     say(f"next: {CLI} collect {names[0] if len(names) == 1 else '<assignment>'} <folder of submissions>")
+
+
+def _checked(name: str, run) -> None:
+    if run is None:
+        say(f"{name:>24}  passes (checked before; nothing it depends on changed)")
+    elif run.ok:
+        say(f"{name:>24}  passes ({run.seconds:.1f} s)")
+    else:
+        say(f"{name:>24}  FAILS: {run.error}")
 
 
 def collect(assignment: str, source: Path | None, force: bool,
