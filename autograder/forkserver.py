@@ -45,7 +45,7 @@ NAMESPACES = (("pid", 0x20000000), ("net", 0x40000000), ("ipc", 0x08000000), ("u
 PER_KERNEL = ("JUPYTER_RUNTIME_DIR", "NBGRADER_EXECUTION")
 WAIT_S = 30                             # for the zygote's start, the sandbox's placeholder, the kernel's start
 PLACEHOLDER = "import os; os.write(1, b'R'); os.close(1); os.read(0, 1)"
-# What the course's notebooks import, so that no kernel imports it again (sklearn.datasets: 2.4 core-s in each
+# What the course's notebooks import, so that no kernel imports it again (sklearn.datasets: 0.6 core-s in each
 # ch09 kernel). Not pyplot: matplotlib reads the inline backend from the kernel's start.
 PRELOAD = ("jax.numpy", "sklearn.datasets")
 IMPORT_TIME = ("JAX_", "XLA_", "TF_", "OPENBLAS_", "OMP_", "MKL_", "NPY_", "PYTHON", "CUDA_")
@@ -207,6 +207,9 @@ def serve(path: str, plain: bool = False) -> None:
     import autograder.check  # noqa: F401  what every kernel imports before its first cell (sandbox.KERNEL_MAIN)
     import autograder.endpoint  # noqa: F401
     from ipykernel import kernelapp  # noqa: F401
+    # ... and imports while it starts: 40 ms, and debugpy's import runs `uname -p` in a subprocess unless
+    # platform's answer is cached (it sets PYDEVD_USE_FRAME_EVAL, as in an exec'd kernel)
+    import ipykernel.debugger  # noqa: F401
 
     kernel_env = dict(os.environ)   # what an exec'd kernel has before its first cell
     for name in PRELOAD:

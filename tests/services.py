@@ -87,10 +87,11 @@ class Postgres:
 
 
 class DaskCluster:
-    """``dask scheduler`` and ``workers`` x ``dask worker --nthreads 1`` on 127.0.0.1."""
+    """``dask scheduler`` and ``workers`` x ``dask worker --nthreads 1`` on 127.0.0.1 (warmed up by
+    autograder.grading.warm before they register, unless ``warm`` is off)."""
 
-    def __init__(self, folder: Path, workers: int = 2, env: dict | None = None):
-        self.folder, self.port = folder, free_port()
+    def __init__(self, folder: Path, workers: int = 2, env: dict | None = None, warm: bool = True):
+        self.folder, self.port, self.warm = folder, free_port(), warm
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {})}
         folder.mkdir(parents=True, exist_ok=True)
@@ -106,8 +107,9 @@ class DaskCluster:
 
     def add_worker(self) -> subprocess.Popen:
         name = f"worker-{time.monotonic_ns()}"
+        warm = ("--preload", "autograder.grading.warm") if self.warm else ()   # as the README starts them
         proc = self._spawn(name, "worker", self.address, "--nthreads", "1", "--no-dashboard", "--name", name,
-                           "--death-timeout", "60")
+                           "--death-timeout", "60", *warm)
         self.names[name] = proc
         return proc
 

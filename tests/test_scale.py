@@ -71,12 +71,42 @@ def _manifests(data) -> list[str]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    dask = DaskCluster(tmp_path_factory.mktemp("dask"), workers=2)
+    """Two warmed workers whose data folder (where their compile cache goes) is their own, as on another
+    machine: not the test run's shared compile cache, not the client's data folder."""
+    own = tmp_path_factory.mktemp("worker-data")
+    dask = DaskCluster(tmp_path_factory.mktemp("dask"), workers=2,
+                       env={"AUTOGRADER_DATA": str(own), "AUTOGRADER_COMPILE_CACHE": ""})
+    dask.own = own
     try:
         dask.wait_for_workers(2)
         yield dask
     finally:
         dask.close()
+
+
+def _states(cluster) -> dict:
+    """What each worker holds besides its batches."""
+    from distributed import Client
+
+    def state() -> dict:   # defined here, so that it is shipped by value (the workers cannot import tests/)
+        from autograder import forkserver
+        from autograder.grading import autograde as grading, remote
+
+        cache = grading._WORKER.get("compile_cache")
+        return {"fork_server": bool(forkserver._server.get("path")), "batches": len(remote._SCRATCH),
+                "cache": str(cache or ""),
+                "compiled": len(list(cache.rglob("*"))) if cache and cache.is_dir() else 0}
+
+    with Client(cluster.address, timeout="60s", set_as_default=False) as client:
+        return client.run(state)
+
+
+def test_workers_warm_up_before_their_first_task(cluster):
+    """`dask worker --preload autograder.grading.warm`: each worker has started its fork server and chosen its
+    compile cache before it registers, so its first submission costs what the others do."""
+    states = _states(cluster)
+    assert len(states) == 2 and all(s["fork_server"] and s["batches"] == 0 for s in states.values()), states
+    assert all(s["cache"] == str(cluster.own / "cache" / "jax") for s in states.values()), states
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +161,14 @@ def test_the_cluster_grades_the_class_into_postgresql_exactly(graded):
     assert _scores(graded["expected"]) == {s: {k: float(v) for k, v in e.items()}
                                            for s, e in graded["expected"].items()}
     assert _recorded(graded["pg"].url) == sorted(graded["expected"])
+
+
+def test_a_worker_keeps_its_compiled_references_after_the_batch(graded, cluster):
+    """In the worker's own data folder, not in the batch's scratch folder (removed with it): the next batch, and
+    the machine's other workers, load them instead of compiling them again."""
+    states = _states(cluster)
+    assert all(s["cache"] == str(cluster.own / "cache" / "jax") for s in states.values()), states
+    assert any(s["compiled"] > 0 for s in states.values()), states
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_its_submission_is_recorded_once(graded):

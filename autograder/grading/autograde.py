@@ -302,7 +302,7 @@ def compile_cache_dir() -> Path:
     return Path(os.environ.get("AUTOGRADER_COMPILE_CACHE") or course.data_dir() / "cache" / "jax")
 
 
-def _compile_cache() -> Path:
+def _compile_cache(folder: Path | None = None) -> Path:
     """JAX's persistent compilation cache for the driver's references and named mistakes, shared by the workers
     of this and later batches: a worker loads what another compiled (it is keyed by the computation, so it can
     never return another one's result). The folder is the grader's alone (0700): kernels, which run under
@@ -318,7 +318,7 @@ def _compile_cache() -> Path:
         backends_are_initialized = lambda: True  # noqa: E731
     if not backends_are_initialized():
         os.environ["XLA_FLAGS"] = sandbox.with_fast_compile(os.environ.get("XLA_FLAGS", ""))
-    folder = compile_cache_dir()
+    folder = folder or compile_cache_dir()
     folder.parent.mkdir(parents=True, exist_ok=True)
     folder.mkdir(mode=0o700, exist_ok=True)
     os.chmod(folder, 0o700)

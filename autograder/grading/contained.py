@@ -41,6 +41,7 @@ RUN_FILE = ".run.json"
 IOPUB_WAIT = 4        # seconds to wait for a cell's last output after its reply (nbclient's default)
 INTERRUPTED_WAIT = 2  # ... after a timeout interrupted it: a kernel that is still busy then ignored the interrupt
 DEADLINE_ROOM = 3     # seconds kept back from the notebook's deadline for stopping the kernel
+RECONNECT_MS = 5       # how often a kernel client retries connecting to a kernel that is still starting
 
 
 @dataclass
@@ -281,6 +282,7 @@ class ContainedExecute(Execute):
         # the sandbox kernelspec, written into this kernel's private folder (no JUPYTER_PATH in the worker)
         km.kernel_spec_manager = KernelSpecManager(kernel_dirs=[str(sandbox.install_kernelspec(self._box.root)
                                                                     / "kernels")])
+        km.client_class = "autograder.grading.readyclient.ReadyClient"   # no idle 0.2 s after the kernel is ready
         km.transport = "ipc"
         km.ip = str(self._box.ipc / "k")
         km.connection_file = self._box.connection_file
@@ -299,6 +301,9 @@ class ContainedExecute(Execute):
         import zmq
 
         self.km.context.setsockopt(zmq.MAXMSGSIZE, self._job.limits.message)
+        # the client connects before the kernel has bound its sockets; ZeroMQ retries every 100 ms by default,
+        # which left each kernel start idle for up to that long after the kernel was ready
+        self.km.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         return await super().async_start_new_kernel_client()
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)

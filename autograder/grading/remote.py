@@ -56,6 +56,7 @@ class RemoteJob:
 
     def run(self, shared: Shared) -> "Returned":
         with _ONE_AT_A_TIME:  # grading sets process-wide state (environment, the executor's job slot)
+            own_cache = _own_compile_cache_dir()
             scratch = _scratch(shared)
             saved = {k: os.environ.get(k) for k in ("AUTOGRADER_DATA", "AUTOGRADER_DB_URL")}
             os.environ["AUTOGRADER_DATA"] = str(scratch)
@@ -64,6 +65,7 @@ class RemoteJob:
                 if shared.code and code_digest(shared.assignments) != shared.code:
                     return self.crashed(f"worker {socket.gethostname()} runs other grader code or course files "
                                         f"than the client: deploy the same checkout on every worker")
+                worker_compile_cache(own_cache)
                 return self._solution(shared, scratch) if not self.student else self._grade(shared, scratch)
             finally:
                 for key, value in saved.items():
@@ -79,7 +81,8 @@ class RemoteJob:
         from .autograde import SolutionJob
 
         out = scratch / f"solution-{self.assignment}.json"
-        run = SolutionJob(self.assignment, str(out), _plan(shared.limits), shared.limits, str(scratch)).run()
+        plan = worker_plan(shared.limits)
+        run = SolutionJob(self.assignment, str(out), plan, shared.limits, str(scratch)).run()
         return Returned(self.assignment, "", run.ok, run.seconds, run.error)
 
     def _grade(self, shared: Shared, scratch: Path) -> "Returned":
@@ -95,8 +98,8 @@ class RemoteJob:
             passed = scratch / f"solution-{self.assignment}.json"
             if not passed.exists():
                 _write_json(passed, {})  # the client sends submissions only once the solution has passed
-            run = grade_one(Job(self.assignment, self.student, str(passed), shared.policy, _plan(shared.limits),
-                                shared.limits, str(scratch)))
+            run = grade_one(Job(self.assignment, self.student, str(passed), shared.policy,
+                                worker_plan(shared.limits), shared.limits, str(scratch)))
             folder = graded / self.assignment
             files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
                      if p.is_file() and not p.is_symlink() and p.name != MANIFEST} if folder.is_dir() else {}
@@ -157,7 +160,24 @@ def _scratch(shared: Shared) -> Path:
     return _SCRATCH[shared.batch]
 
 
-def _plan(limits: sandbox.Limits) -> sandbox.Plan:
+def _own_compile_cache_dir() -> Path:
+    """The worker's own compile cache (autograde.compile_cache_dir), read before a batch's scratch folder becomes
+    the data folder: it outlives batches and serves every worker process of the machine, where a cache in the
+    scratch folder was compiled anew by each worker and batch, then removed with the folder."""
+    from .autograde import compile_cache_dir
+
+    return compile_cache_dir()
+
+
+def worker_compile_cache(folder: Path | None = None) -> None:
+    """Point this worker's compiles at its own cache (once per process)."""
+    from . import autograde
+
+    if "compile_cache" not in autograde._WORKER:
+        autograde._WORKER["compile_cache"] = autograde._compile_cache(folder or _own_compile_cache_dir())
+
+
+def worker_plan(limits: sandbox.Limits) -> sandbox.Plan:
     """What containment this worker's machine allows, probed once per process and limits."""
     key = repr(limits)
     if key not in _PLANS:
