@@ -4,18 +4,20 @@ the scheduler's overhead per task and the PostgreSQL gradebook's writes per seco
 Everything is real and local: Debian's PostgreSQL in a temporary folder, a `dask scheduler` and `dask worker
 --nthreads 1 --preload autograder.grading.warm` processes on 127.0.0.1 (tests/services.py starts them, as the
 README does). The class is built from the demo class of ch01 (correct, rewritten and wrong answers), copied up to
---size submissions (default 32: 16 per worker at 2 workers; a MOOC's batch gives each core far more). Each worker
-count grades the whole class once on fresh workers with an empty compile cache of its own, so each run checks the
-solution and compiles its references itself. A cluster's workers start once for many batches, so the clock
-starts when they are ready: their start, warm-up included (imports, fork server), is printed on its own. The
-client's own one-off imports and its first connection to the gradebook are done before either clock starts.
+--size submissions: by default 64, 32 per worker at 2 workers, so that what a batch pays once (the solution's run
+on one worker, its start, its last task's tail) weighs about as little as in a class; a MOOC's batch gives each
+core far more. Each worker count grades the whole class once on fresh workers with an empty compile cache of its
+own, so each run checks the solution and compiles its references itself. A cluster's workers start once for many
+batches, so the clock starts when they are ready: their start, warm-up included (imports, fork server), is
+printed on its own. The client's own one-off imports and its first connection to the gradebook are done before
+either clock starts.
 "busy cores" is the whole machine's CPU use during each run: one worker's processes (its sandboxed kernel, its
 trusted driver, the scheduler, the client) keep more than one core busy at times, which caps the ratio a 2-core
 machine can show. The last line is
 
     scaling_2_over_1=<t1 / t2> task_overhead_ms=<per no-op task> gradebook_writes_per_s=<submissions/s>
 
-    .venv/bin/python benchmarks/scaling.py [--size 32]
+    .venv/bin/python benchmarks/scaling.py [--size 64]
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def gradebook_writes(count: int = 200) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=32, help="submissions in the class (default 32)")
+    parser.add_argument("--size", type=int, default=64, help="submissions in the class (default 64)")
     args = parser.parse_args()
     from services import Postgres
 

@@ -4,9 +4,9 @@ jupyter_client's ``wait_for_ready`` ends by reading IOPub until 0.2 s pass with 
 then idled 0.2 s after the kernel had answered (about a quarter of a blank submission's grading). This one is
 ready once the kernel has answered a ``kernel_info`` request on the shell channel and published its idle status
 for one of them on IOPub (so IOPub is connected, and the kernel has finished with them). While IOPub is still
-connecting, the kernel's status is lost, and the request is sent again every ``RETRY_S``. Nor does a kernel whose
-IOPub is never quiet (a thread that prints) keep it waiting, as it keeps jupyter_client's for ever. A message left unread
-belongs to no cell: nbclient takes only the messages whose parent is a request it sent.
+connecting, the kernel's status is lost, and the request is sent again every ``RETRY_S``. Nor does a kernel
+whose IOPub is never quiet (a thread that prints) keep it waiting, as it keeps jupyter_client's for ever. A
+message left unread belongs to no cell: nbclient takes only the messages whose parent is a request it sent.
 """
 
 from __future__ import annotations
