@@ -181,3 +181,26 @@ def test_policy_flag_keeps_the_points_and_the_finding(tmp_path):
     assert flagged["q_alias_test"]["passed"] and "automatic differentiation" in flagged["q_alias_test"]["flags"][0]
     assert flagged["q_fd_test"]["passed"] and "follows f" in flagged["q_fd_test"]["flags"][0]
     assert not flagged["q_float32_test"]["passed"]       # precision is not an integrity finding
+
+
+def test_the_instructors_solution_run_explains_its_failures(tmp_path):
+    """A solution's run (JobSpec.explain, only ever the instructor's notebook) keeps what a student's verdict
+    leaves out (tests above: no point, value or kernel text), for the instructor to fix the test: the failing
+    point and values, and what the test cell raised."""
+    cells = [_cell("code", SETUP, "setup", locked=True),
+             _cell("code", "def d_f(x):\n    return -(jnp.sin(x) * 2 * x + x**2 * jnp.cos(x))\n", "q_answer"),
+             _cell("code", "", "q_test", grade=True, locked=True),
+             _cell("code", "", "r_test", grade=True, locked=True)]
+    spec = {"setup": {"role": "instructor", "source": SETUP}, "q_test": {"role": "test", "source": DERIV},
+            "r_test": {"role": "test", "source": "{}['no such key']\n"}}
+    limits = sandbox.Limits(cell_timeout=60)
+    contained.CURRENT["job"] = contained.JobSpec(sandbox.probe(limits), limits, spec, "zero", explain=True)
+    try:
+        contained.ContainedExecute().preprocess(nbformat.v4.new_notebook(cells=cells),
+                                                {"metadata": {"path": str(tmp_path)}})
+    finally:
+        contained.CURRENT["job"] = None
+    instructor = json.loads((tmp_path / contained.RUN_FILE).read_text())["verdicts"]
+    assert "First failure: at x = " in instructor["q_test"]["diagnosis"], instructor
+    assert instructor["r_test"]["diagnosis"] == "the test cell raised KeyError: 'no such key'", instructor
+    assert not any(v["passed"] for v in instructor.values())

@@ -164,7 +164,7 @@ class SolutionJob:
         from .contained import JobSpec
 
         return JobSpec(self.plan or sandbox.probe(), self.limits or sandbox.Limits(),
-                       instructor_cells(self.assignment), "zero")
+                       instructor_cells(self.assignment), "zero", explain=True)
 
     def crashed(self, error: str) -> SolutionRun:
         if not Path(self.path).exists():

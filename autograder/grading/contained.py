@@ -52,6 +52,7 @@ class JobSpec:
     limits: sandbox.Limits
     cells: dict = field(default_factory=dict)   # grade id -> {"role": "instructor" | "test", "source": ...}
     policy: str = "zero"
+    explain: bool = False   # the instructor's solution: failures keep their point, values and exception
 
 
 # nbgrader builds the preprocessor from its configuration, so the worker sets the current job here before it
@@ -125,7 +126,7 @@ class ContainedExecute(Execute):
     def _run_cells(self, run: dict, resources) -> None:
         job, limits = self._job, self._job.limits
         channel = Channel(self._call_kernel)
-        driver = Driver(channel, job.policy)
+        driver = Driver(channel, job.policy, explain=job.explain)
         instructor_seen = False
         for index, cell in enumerate(self.nb.cells):
             if cell.cell_type != "code":

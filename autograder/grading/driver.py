@@ -113,10 +113,12 @@ class _RecordingCheck:
 
 
 class Driver:
-    """One submission's test run. ``channel`` reaches its kernel; ``policy`` is the batch's integrity policy."""
+    """One submission's test run. ``channel`` reaches its kernel; ``policy`` is the batch's integrity policy. With
+    ``explain`` (the instructor's own solution, never a student's), a failure keeps the point and values where it
+    failed and what the test code raised, for the instructor to fix the test."""
 
-    def __init__(self, channel: Channel, policy: str = "zero"):
-        self.channel, self.policy = channel, policy
+    def __init__(self, channel: Channel, policy: str = "zero", explain: bool = False):
+        self.channel, self.policy, self.explain = channel, policy, explain
         self.ns: dict = {"__name__": "__vc4ml_tests__", "__builtins__": builtins}
         self._student: set[str] = set()
         self._key: tuple | None = None
@@ -163,19 +165,21 @@ class Driver:
                 if context.pending_twin is not None:
                     context.pending_twin()
         except check.CheckFailed as exc:   # a check the context did not see (test code imported check itself)
-            error = public(str(exc))
+            error = str(exc) if self.explain else public(str(exc))
         except NameError as exc:
             error = (f"`{exc.name}` is not defined in your notebook (NameError): did its cell run without errors?"
                      if exc.name else "a name the test needs is not defined (NameError)")
         except Exception as exc:
             error = _why(exc)
+            if self.explain and not getattr(exc, "kind", None) and not isinstance(exc, ChannelError):
+                error = f"the test cell raised {type(exc).__name__}: {str(exc)[:300]}"
         finally:
             check._DRIVER.reset(token)
             self.ns["check"] = check
         flags = [f for r in context.results for f in r.flags]
         failed = [r for r in context.results if not r.passed]
         if failed:
-            return CellVerdict(False, public(failed[0].message), flags)
+            return CellVerdict(False, failed[0].message if self.explain else public(failed[0].message), flags)
         if error:
             return CellVerdict(False, error, flags)
         return CellVerdict(True, "", flags)
