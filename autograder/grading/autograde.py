@@ -532,9 +532,8 @@ def check_solutions(assignments: list[str], jobs: int | None = None, limits: san
     keys = _solution_keys(list(assignments), plan, limits)
     done: dict[str, SolutionRun | None] = {name: None for name in assignments
                                            if solution_cache.passed(keys[name])}
-    for name in done:
-        if report:
-            report(name, None)
+    for name in done if report else ():
+        report(name, None)
     fresh = [name for name in assignments if name not in done]
     if not fresh:
         return done

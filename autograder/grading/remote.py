@@ -55,8 +55,10 @@ class RemoteJob:
     files: dict[str, bytes] = field(default_factory=dict)   # the submission folder, relative path -> bytes
 
     def run(self, shared: Shared) -> "Returned":
+        from .autograde import compile_cache_dir
+
         with _ONE_AT_A_TIME:  # grading sets process-wide state (environment, the executor's job slot)
-            own_cache = _own_compile_cache_dir()
+            own_cache = compile_cache_dir()   # the worker's own, read before the scratch folder replaces it
             scratch = _scratch(shared)
             saved = {k: os.environ.get(k) for k in ("AUTOGRADER_DATA", "AUTOGRADER_DB_URL")}
             os.environ["AUTOGRADER_DATA"] = str(scratch)
@@ -160,21 +162,14 @@ def _scratch(shared: Shared) -> Path:
     return _SCRATCH[shared.batch]
 
 
-def _own_compile_cache_dir() -> Path:
-    """The worker's own compile cache (autograde.compile_cache_dir), read before a batch's scratch folder becomes
-    the data folder: it outlives batches and serves every worker process of the machine, where a cache in the
-    scratch folder was compiled anew by each worker and batch, then removed with the folder."""
-    from .autograde import compile_cache_dir
-
-    return compile_cache_dir()
-
-
 def worker_compile_cache(folder: Path | None = None) -> None:
-    """Point this worker's compiles at its own cache (once per process)."""
+    """Point this worker's compiles at its own cache (autograde.compile_cache_dir of its own data folder, once per
+    process): it outlives batches and serves every worker process of the machine, where a cache in a batch's
+    scratch folder was compiled anew by each worker and batch, then removed with the folder."""
     from . import autograde
 
     if "compile_cache" not in autograde._WORKER:
-        autograde._WORKER["compile_cache"] = autograde._compile_cache(folder or _own_compile_cache_dir())
+        autograde._WORKER["compile_cache"] = autograde._compile_cache(folder)
 
 
 def worker_plan(limits: sandbox.Limits) -> sandbox.Plan:

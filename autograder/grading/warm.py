@@ -12,9 +12,7 @@ import logging
 
 
 def warm() -> None:
-    from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: F401
-    from nbgrader.apps import api  # noqa: F401
-    from nbgrader.preprocessors import SaveAutoGrades  # noqa: F401
+    from nbgrader.apps import api  # noqa: F401  (and with it nbgrader's and nbconvert's preprocessors)
 
     from .. import forkserver
     from . import autograde, contained, driver, remote  # noqa: F401
